@@ -1,0 +1,24 @@
+"""Continuum's exceptions: one base class and a few subclasses that callers tell apart."""
+
+
+class ContinuumError(Exception):
+    """Base of every error Continuum raises on purpose."""
+
+
+class ProtocolError(ContinuumError):
+    """A bridge message or ZMTP frame that breaks bridge/PROTOCOL.md.
+
+    ``code`` is the error code of PROTOCOL.md section 6 sent back to the peer.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SceneError(ContinuumError):
+    """A scene folder or scene.json that cannot be loaded; the message names the file and field."""
+
+
+class GodotNotFoundError(ContinuumError):
+    """No usable Godot 4 executable; the message says how to provide one."""

@@ -1,0 +1,66 @@
+"""Protocol constants of bridge/PROTOCOL.md: version, limits, error codes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+PROTOCOL_MAJOR = 1
+PROTOCOL_MINOR = 0
+PROTOCOL_VERSION = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
+
+KIND_PATTERN = re.compile(rb"[a-z][a-z0-9_.]{0,31}")
+
+ERROR_CODES = frozenset(
+    {
+        "bad_message",
+        "bad_blob",
+        "too_large",
+        "unknown_kind",
+        "bad_request",
+        "handshake_required",
+        "version_mismatch",
+        "unauthorized",
+        "rate_limited",
+        "busy",
+        "internal",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds checked before anything is allocated (PROTOCOL.md section 7).
+
+    Attributes:
+        max_frame_bytes: largest single frame; libzmq drops a peer that sends more.
+        max_header_bytes: largest JSON header.
+        max_blobs: most blob frames in one message.
+        max_message_bytes: all frames of one message together.
+        max_dims: most dimensions of one blob's shape.
+        rate_per_s: sustained requests per second per session.
+        burst: requests a session may send at once before ``rate_per_s`` applies.
+        max_sessions: concurrent sessions the backend holds.
+    """
+
+    max_frame_bytes: int = 64 << 20
+    max_header_bytes: int = 64 << 10
+    max_blobs: int = 64
+    max_message_bytes: int = 256 << 20
+    max_dims: int = 8
+    rate_per_s: float = 5000.0
+    burst: int = 10000
+    max_sessions: int = 256
+
+    def to_json(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def parse_version(text: object) -> tuple[int, int]:
+    """Parse ``"MAJOR.MINOR"``; raises ValueError naming the expected form."""
+    if not isinstance(text, str):
+        raise ValueError(f"protocol must be a string like '1.0', got {text!r}")
+    parts = text.split(".")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"protocol must look like 'MAJOR.MINOR' (e.g. '1.0'), got {text!r}")
+    return int(parts[0]), int(parts[1])

@@ -1,0 +1,32 @@
+"""Fixtures shared by the Python tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from continuum.server.app import Server, ServerConfig, serve_in_thread
+from continuum.world import load_scene
+
+REPO = Path(__file__).resolve().parents[1]
+HELLO = REPO / "scenes" / "hello"
+
+
+@pytest.fixture
+def server_factory() -> Iterator:
+    """Start in-process servers on free ports: ``server_factory(**ServerConfig fields)``."""
+    with __import__("contextlib").ExitStack() as stack:
+
+        def start(**overrides: object) -> Server:
+            config = ServerConfig(port=0, **overrides)  # type: ignore[arg-type]
+            return stack.enter_context(serve_in_thread(config, load_scene(HELLO)))
+
+        yield start
+
+
+@pytest.fixture
+def server(server_factory) -> Server:
+    """A server on free ports serving scenes/hello at 100 Hz."""
+    return server_factory(tick_hz=100.0)
