@@ -53,7 +53,10 @@ def run_demo(*, scene: str | Path | None = None, seconds: float = 5.0, window: b
         f"ticks:      {r.get('ticks')} received, seq {r.get('tick_seq_first')}"
         f"..{r.get('tick_seq_last')}"
     )
-    print(f"round trip: p50 {r.get('rtt_ms_p50'):.3f} ms, max {r.get('rtt_ms_max'):.3f} ms")
+    if r.get("rtt_ms_p50") is None:
+        print("round trip: no ping was answered")
+    else:
+        print(f"round trip: p50 {r['rtt_ms_p50']:.3f} ms, max {r['rtt_ms_max']:.3f} ms")
     return 0 if r.get("connected") and entities and r.get("ticks") else 1
 
 

@@ -69,6 +69,23 @@ class GodotRun:
         ]
 
 
+def godot_command(
+    args: list[str],
+    *,
+    user_args: list[str] | None = None,
+    headless: bool = True,
+    project: Path = PROJECT_DIR,
+) -> list[str]:
+    """The argv that runs Godot on ``project``; ``user_args`` go after ``--``."""
+    cmd = [str(find_godot())]
+    if headless:
+        cmd.append("--headless")
+    cmd += ["--path", str(project), *args]
+    if user_args:
+        cmd += ["--", *user_args]
+    return cmd
+
+
 def run_godot(
     args: list[str],
     *,
@@ -82,12 +99,7 @@ def run_godot(
     ``user_args`` go after ``--`` (read by the project's scripts). Godot does not exit on a script
     error, so every run is bounded by ``timeout_s``; a timed-out run returns code 124.
     """
-    cmd = [str(find_godot())]
-    if headless:
-        cmd.append("--headless")
-    cmd += ["--path", str(project), *args]
-    if user_args:
-        cmd += ["--", *user_args]
+    cmd = godot_command(args, user_args=user_args, headless=headless, project=project)
     try:
         done = subprocess.run(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout_s

@@ -43,8 +43,11 @@ def test_requests_before_hello_are_refused(server):
 
 @pytest.mark.parametrize(
     ("protocol", "code", "words"),
-    [("2.0", "version_mismatch", "client speaks protocol 2.0"), ("one", "bad_request", "MAJOR.MINOR"),
-     (None, "bad_request", "protocol")],
+    [
+        ("2.0", "version_mismatch", "client speaks protocol 2.0"),
+        ("one", "bad_request", "MAJOR.MINOR"),
+        (None, "bad_request", "protocol"),
+    ],
 )
 def test_bad_hello(server, protocol, code, words):
     with _client(server, hello=False) as c:
@@ -174,7 +177,10 @@ def _ask(sock, frames, timeout_ms=5000) -> Message:
 def test_malformed_requests_get_errors_and_the_session_survives(server, frames, code, re):
     sock = _raw_dealer(server)
     try:
-        assert _ask(sock, encode_message(Message("hello", {"id": 1, "protocol": "1.0"}))).kind == "welcome"
+        assert (
+            _ask(sock, encode_message(Message("hello", {"id": 1, "protocol": "1.0"}))).kind
+            == "welcome"
+        )
         error = _ask(sock, frames)
         assert (error.kind, error.header["code"], error.header["re"]) == ("error", code, re)
         assert error.header["message"]

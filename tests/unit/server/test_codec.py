@@ -60,10 +60,18 @@ def test_unsendable_dtype_is_refused():
         ([b"ping", b'{"blobs":[{"dtype":"f128","shape":[1]}]}', b"x"], "bad_blob", "dtype"),
         ([b"ping", b'{"blobs":[{"dtype":"u8","shape":[-1]}]}', b"x"], "bad_blob", "shape"),
         ([b"ping", b'{"blobs":[{"dtype":"u8","shape":[1.5]}]}', b"x"], "bad_blob", "shape"),
-        ([b"ping", b'{"blobs":[{"dtype":"u8","shape":[1,1,1,1,1,1,1,1,1]}]}', b"x"], "bad_blob", "8"),
+        (
+            [b"ping", b'{"blobs":[{"dtype":"u8","shape":[1,1,1,1,1,1,1,1,1]}]}', b"x"],
+            "bad_blob",
+            "8",
+        ),
         ([b"ping", b'{"blobs":[{"dtype":"f32","shape":[3]}]}', b"\0" * 8], "bad_blob", "needs 12"),
         ([b"ping", b'{"blobs":[{"dtype":"u8","shape":[4294967296]}]}', b"x"], "bad_blob", "shape"),
-        ([b"ping", b'{"blobs":[{"dtype":"f64","shape":[100000,100000]}]}', b"x"], "bad_blob", "needs"),
+        (
+            [b"ping", b'{"blobs":[{"dtype":"f64","shape":[100000,100000]}]}', b"x"],
+            "bad_blob",
+            "needs",
+        ),
     ],
 )
 def test_malformed_messages_name_the_problem(frames, code, words):
@@ -95,7 +103,12 @@ def test_blobs_are_zero_copy_views():
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [(b'{"id": 5, "x": {', None), (b'{"id": 5}', 5), (b'{"id": -1}', None), (b'{"id": true}', None)],
+    [
+        (b'{"id": 5, "x": {', None),
+        (b'{"id": 5}', 5),
+        (b'{"id": -1}', None),
+        (b'{"id": true}', None),
+    ],
 )
 def test_request_id_is_best_effort(header, expected):
     assert request_id([b"ping", header]) == expected

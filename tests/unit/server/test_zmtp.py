@@ -61,7 +61,9 @@ def test_ready_properties_round_trip():
     assert zmtp.parse_properties(data) == {"Socket-Type": b"DEALER", "Identity": b""}
 
 
-@pytest.mark.parametrize("data", [b"\x0bSocket-Type\x00\x00", b"\x0bSocket-Type\x00\x00\x00\x09ROUTER"])
+@pytest.mark.parametrize(
+    "data", [b"\x0bSocket-Type\x00\x00", b"\x0bSocket-Type\x00\x00\x00\x09ROUTER"]
+)
 def test_truncated_properties_are_refused(data):
     with pytest.raises(ProtocolError, match="runs past"):
         zmtp.parse_properties(data)

@@ -1,0 +1,171 @@
+"""A real headless Godot 4 against a real ``continuum serve``: the GDScript suite and scenarios."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from continuum.godot import godot_command, import_project, run_godot
+from continuum.server.process import BackendProcess
+from tests.conftest import HELLO
+
+pytestmark = pytest.mark.godot
+PROBE = "res://tests/integration/probe.gd"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def imported_project():
+    run = import_project()
+    assert run.returncode == 0, run.output[-3000:]
+
+
+@pytest.fixture
+def backend():
+    with BackendProcess(HELLO, extra=["--tick-hz", "60"]) as proc:
+        yield proc
+
+
+def _probe(port: int, scenario: str, *extra: str, timeout_s: float = 90) -> tuple[int, dict, str]:
+    run = run_godot(
+        ["--script", PROBE],
+        user_args=[f"--continuum-port={port}", f"--scenario={scenario}", *extra],
+        timeout_s=timeout_s,
+    )
+    results = run.results("CONTINUUM_RESULT")
+    assert results, f"no result from the probe (exit {run.returncode}):\n{run.output[-3000:]}"
+    return run.returncode, results[-1], run.output
+
+
+def test_gdscript_unit_suite():
+    """The GDScript unit tests (codecs against bridge/vectors, connection, session, world, dock)."""
+    run = run_godot(["--script", "res://tests/run_tests.gd"], timeout_s=300)
+    summary = [line for line in run.output.splitlines() if line.endswith(" failed")]
+    assert run.returncode == 0 and summary, run.output[-5000:]
+    passed, failed = (int(part.split()[0]) for part in summary[-1].split(", "))
+    assert failed == 0 and passed >= 80, summary[-1]
+
+
+def test_handshake(backend):
+    code, result, output = _probe(backend.port, "handshake")
+    assert code == 0 and result["ok"], output[-3000:]
+    assert result["protocol"] == "1.0" and result["pub_port"] == backend.pub_port
+    assert result["tick_hz"] == 60 and "world.get" in result["capabilities"]
+    assert result["errors"] == []
+
+
+def test_request_reply(backend):
+    code, result, output = _probe(backend.port, "request_reply")
+    assert code == 0 and result["ok"], output[-3000:]
+    assert result["echo_ok"] and result["pong"]
+    assert result["scene"] == "hello"
+    assert result["entity_ids"] == ["floor", "cube", "ball", "pillar", "sign", "sun", "camera"]
+    assert (result["unknown_kind_code"], result["bad_request_code"]) == (
+        "unknown_kind",
+        "bad_request",
+    )
+
+
+def test_ticks_arrive_in_order(backend):
+    code, result, output = _probe(backend.port, "ticks", "--count=60")
+    assert code == 0 and result["ok"], output[-3000:]
+    assert result["count"] >= 60 and result["increasing"]
+    assert result["last_seq"] - result["first_seq"] >= 59
+
+
+def test_reconnect_after_backend_restart():
+    first = BackendProcess(HELLO)
+    port, pub_port = first.port, first.pub_port
+    cmd = godot_command(
+        ["--script", PROBE],
+        user_args=[f"--continuum-port={port}", "--scenario=reconnect", "--timeout=60"],
+    )
+    godot = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    connected = threading.Event()
+
+    def read() -> None:
+        assert godot.stdout is not None
+        for line in godot.stdout:
+            lines.append(line)
+            if '"event":"connected"' in line:
+                connected.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    second = None
+    try:
+        assert connected.wait(60), "".join(lines)[-3000:]
+        assert first.stop() == 0
+        time.sleep(1.0)  # the engine notices the loss and backs off
+        second = BackendProcess(HELLO, port=port, pub_port=pub_port)
+        godot.wait(90)
+        reader.join(5)
+    finally:
+        if godot.poll() is None:
+            godot.kill()
+        first.stop()
+        if second is not None:
+            second.stop()
+    results = [json.loads(x.split(" ", 1)[1]) for x in lines if x.startswith("CONTINUUM_RESULT ")]
+    assert godot.returncode == 0 and results[-1]["ok"], "".join(lines)[-3000:]
+    assert results[-1]["session"] != results[-1]["first_session"]  # a fresh handshake
+    assert results[-1]["disconnected_reason"]
+
+
+def test_wrong_token_is_reported_and_not_retried():
+    with BackendProcess(HELLO, extra=["--token", "s3cret"]) as backend:
+        code, result, output = _probe(backend.port, "unauthorized", "--continuum-token=nope")
+    assert code == 0 and result["ok"], output[-3000:]
+    assert "unauthorized" in result["error_codes"] and result["state"] == "DISCONNECTED"
+
+
+def test_garbage_server_is_reported_and_survived():
+    """A port that answers with garbage: the client reports it, keeps retrying, never crashes."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def serve_garbage() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" + bytes(range(256)) * 4)
+
+    thread = threading.Thread(target=serve_garbage, daemon=True)
+    thread.start()
+    try:
+        code, result, output = _probe(listener.getsockname()[1], "bad_server")
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+    assert code == 0 and result["ok"], output[-3000:]
+    assert result["error_codes"] and result["state"] != "DISCONNECTED"
+    assert "SCRIPT ERROR" not in output
+
+
+def test_demo_shows_the_world():
+    """The README's demo command: backend and Godot demo, reported in plain words."""
+    done = subprocess.run(
+        [sys.executable, "-m", "continuum", "demo", "--seconds", "2"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "handshake:  ok, protocol 1.0" in done.stdout
+    assert "entities:   7 received: floor, cube, ball, pillar, sign, sun, camera" in done.stdout
+    ticks = int(done.stdout.split("ticks:")[1].split()[0])
+    assert ticks > 10
