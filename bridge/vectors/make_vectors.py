@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 from continuum.server import zmtp
 from continuum.server.codec import Message, encode_message
 

@@ -132,7 +132,8 @@ def _entity(file: Path, raw: dict[str, Any]) -> Entity:
         name=raw.get("name", raw["id"]),
         transform=Transform(
             position=tuple(float(v) for v in t.get("position", (0, 0, 0))),
-            rotation=tuple(v / norm for v in rotation),
+            # Exact when already unit (within rounding), so load -> to_json -> load is stable.
+            rotation=rotation if abs(norm - 1.0) < 1e-9 else tuple(v / norm for v in rotation),
             scale=tuple(float(v) for v in t.get("scale", (1, 1, 1))),
         ),
         parent=raw.get("parent"),

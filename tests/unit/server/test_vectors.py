@@ -1,4 +1,4 @@
-"""Every golden vector of bridge/vectors decodes to its expectation and re-encodes octet for octet."""
+"""Every golden vector decodes to its expectation and re-encodes octet for octet."""
 
 import json
 import subprocess

@@ -1,0 +1,47 @@
+import subprocess
+import sys
+
+from continuum.cli import main
+from tests.conftest import HELLO
+
+
+def test_help_lists_the_commands(capsys):
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    for command in ("serve", "demo", "bench", "scene"):
+        assert command in out
+
+
+def test_serve_refuses_an_open_bind_without_token(capsys):
+    assert main(["serve", "--bind", "0.0.0.0", "--port", "0"]) == 1
+    assert "access token" in capsys.readouterr().err
+
+
+def test_serve_reports_a_broken_scene(tmp_path, capsys):
+    (tmp_path / "scene.json").write_text("{}")
+    assert main(["serve", "--scene", str(tmp_path), "--port", "0"]) == 1
+    assert "'format' is a required property" in capsys.readouterr().err
+
+
+def test_scene_check(tmp_path, capsys):
+    (tmp_path / "scene.json").write_text("[]")
+    assert main(["scene", "check", str(HELLO)]) == 0
+    assert main(["scene", "check", str(HELLO), str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "ok   " in out and "FAIL " in out
+
+
+def test_console_entry_point_runs():
+    done = subprocess.run(
+        [sys.executable, "-m", "continuum", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.startswith("continuum ")
+
+
+def test_serve_prints_its_ports_and_stops_on_sigterm():
+    from continuum.server.process import BackendProcess
+
+    with BackendProcess(HELLO) as backend:
+        assert backend.port > 0 and backend.pub_port > 0
+        assert backend.stop() == 0
+    assert any("stopped after" in line for line in backend.log)
