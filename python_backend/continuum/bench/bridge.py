@@ -53,7 +53,7 @@ def bench_bridge(*, rtt_requests: int = RTT_REQUESTS) -> dict:
         raise ContinuumError(
             f"the Godot bench client failed ({run.returncode}):\n{run.output[-3000:]}"
         )
-    godot = {k: v for k, v in results[-1].items() if k.startswith("godot_")}
+    godot = {k: _round(v) for k, v in results[-1].items() if k.startswith("godot_")}
     major, minor = godot_version(exe)
     return {
         **godot,
@@ -92,3 +92,11 @@ def _bench_pyzmq(port: int, n: int, bulk_bytes: int) -> dict:
         # The median of the repeats, as the Godot client reports it.
         "pyzmq_bulk_MBps": round(bulk_bytes / float(np.median(seconds)) / 1e6, 1),
     }
+
+
+def _round(value: object) -> object:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, list):
+        return [_round(v) for v in value]
+    return value

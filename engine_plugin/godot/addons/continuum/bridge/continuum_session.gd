@@ -349,15 +349,25 @@ func _on_stream_message(frames: Array[PackedByteArray]) -> void:
 		message_received.emit(message.kind, message.header, message.blobs)
 
 
+# A protocol problem is an error (STYLE: the session node is the boundary that reports it);
+# a lost or unreachable backend is only a warning, since play goes on without it.
 func _report(code: String, message: String) -> void:
-	_warn("%s: %s" % [code, message])
+	_log("%s: %s" % [code, message], true)
 	error_reported.emit(code, message)
 
 
-# One warning per distinct problem, so a backend that keeps failing does not flood the log.
+# One report per distinct problem, so a backend that keeps failing does not flood the log.
 func _warn(message: String) -> void:
-	if message != _last_warning:
-		_last_warning = message
+	_log(message, false)
+
+
+func _log(message: String, is_error: bool) -> void:
+	if message == _last_warning:
+		return
+	_last_warning = message
+	if is_error:
+		push_error("[continuum] " + message)
+	else:
 		push_warning("[continuum] " + message)
 
 
