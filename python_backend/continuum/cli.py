@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--scene", default=None, help="scene folder (default scenes/hello)")
     demo.add_argument("--seconds", type=float, default=5.0, help="how long the demo runs")
     demo.add_argument(
-        "--window", action="store_true", help="open a window even when it could run headless"
+        "--headless", action="store_true", help="no window even when a display is available"
     )
     demo.set_defaults(run=_demo)
 
@@ -115,7 +115,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from continuum.demo import run_demo
 
-    return run_demo(scene=args.scene, seconds=args.seconds, window=args.window)
+    return run_demo(scene=args.scene, seconds=args.seconds, headless=args.headless)
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -13,13 +13,16 @@ from continuum.server.process import BackendProcess
 DEFAULT_SCENE = REPO_ROOT / "scenes" / "hello"
 
 
-def run_demo(*, scene: str | Path | None = None, seconds: float = 5.0, window: bool = False) -> int:
+def run_demo(
+    *, scene: str | Path | None = None, seconds: float = 5.0, headless: bool = False
+) -> int:
     """Start ``continuum serve`` and the demo; print what happened. Returns an exit status.
 
-    The demo runs headless unless ``window`` is set and a display is available.
+    The demo opens a window when a display is available, and runs headless otherwise.
     """
     scene = Path(scene) if scene else DEFAULT_SCENE
-    headless = not (window and os.environ.get("DISPLAY"))
+    display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    headless = headless or not display
     _say("1/4 importing the Godot project")
     imported = import_project()
     if imported.returncode != 0:

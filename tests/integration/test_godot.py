@@ -159,7 +159,7 @@ def test_garbage_server_is_reported_and_survived():
 def test_demo_shows_the_world():
     """The README's demo command: backend and Godot demo, reported in plain words."""
     done = subprocess.run(
-        [sys.executable, "-m", "continuum", "demo", "--seconds", "2"],
+        [sys.executable, "-m", "continuum", "demo", "--seconds", "2", "--headless"],
         capture_output=True,
         text=True,
         timeout=180,

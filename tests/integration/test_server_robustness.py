@@ -7,6 +7,7 @@ process is still alive and still serves a well-behaved :class:`BridgeClient`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import signal
@@ -31,7 +32,7 @@ VECTORS = REPO / "bridge" / "vectors"
 HOST = "127.0.0.1"
 
 
-# -- a raw ZMTP peer -----------------------------------------------------------------------------
+# -- a raw ZMTP peer ------------------------------------------------------------------------------
 
 
 class PeerClosed(ConnectionError):
@@ -156,7 +157,7 @@ class RawPeer:
                 ) from None
 
 
-# -- fixtures --------------------------------------------------------------------------------------
+# -- fixtures -------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -234,26 +235,9 @@ def test_libzmq_greeting_and_ready_match_the_vectors(robust_backend, raw_peer):
         props = peer.ready_properties
         vector_props = zmtp.parse_properties(zmtp.split_command(expected.body)[1])
         assert props["Socket-Type"] == vector_props["Socket-Type"] == theirs.encode()
-        if theirs == "PUB":
-            assert zmtp.encode_frame(got.body, command=True) == raw  # octet for octet
-        else:
-            # libzmq's ROUTER also sends an empty Identity property that the vector lacks
-            # (see test_ready_router_vector_is_libzmq_octet_for_octet); peers ignore it.
-            assert {k: v for k, v in props.items() if k != "Identity"} == vector_props
-            assert props.get("Identity", b"") == b""
+        assert props == vector_props
+        assert zmtp.encode_frame(got.body, command=True) == raw  # octet for octet
     assert_still_serving(robust_backend)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="bridge/vectors/ready_router.bin says 'as libzmq sends it', but libzmq 4.3's ROUTER "
-    "READY also carries the property Identity='' (08 'Identity' 00000000)",
-)
-def test_ready_router_vector_is_libzmq_octet_for_octet(robust_backend, raw_peer):
-    peer = raw_peer(robust_backend.port).handshake("DEALER")
-    raw, _ = _vector_frame("ready_router.bin")
-    assert peer.ready_frame is not None
-    assert zmtp.encode_frame(peer.ready_frame.body, command=True) == raw
 
 
 # -- 2. the raw path works end to end -------------------------------------------------------------
@@ -300,7 +284,9 @@ def test_frame_over_the_limit_drops_the_connection(robust_backend, raw_peer, ann
 
 
 @pytest.mark.parametrize(
-    "header", [b"{oops", b'{"id": 7', b"\xff\xfe{}", b"[7]"], ids=["garbled", "cut", "utf16", "list"]
+    "header",
+    [b"{oops", b'{"id": 7', b"\xff\xfe{}", b"[7]"],
+    ids=["garbled", "cut", "utf16", "list"],
 )
 def test_invalid_json_header_is_bad_message_and_the_connection_lives(
     robust_backend, raw_peer, header
@@ -359,11 +345,10 @@ def test_silent_connection_is_closed_after_the_handshake_timeout(robust_backend,
         assert_still_serving(robust_backend)
         time.sleep(0.3)
     assert robust_backend.proc.poll() is None
-    took, got = silent.wait_closed(timeout_s=8.5 - (time.monotonic() - t0))
+    _, got = silent.wait_closed(timeout_s=8.5 - (time.monotonic() - t0))
     closed_after = time.monotonic() - t0
     assert 4.0 <= closed_after <= 8.5, f"closed after {closed_after:.2f} s"
-    assert took > 0
-    assert zmtp.greeting().startswith(got)  # at most libzmq's half of a greeting
+    assert zmtp.SIGNATURE.startswith(got[:10])  # libzmq sent at most its half of a greeting
     assert_still_serving(robust_backend)
 
 
@@ -380,22 +365,18 @@ def test_disconnect_mid_message(robust_backend, raw_peer):
     assert_still_serving(robust_backend)
 
 
-# -- 10. a flood ------------------------------------------------------------------------------------
+# -- 10. a flood ----------------------------------------------------------------------------------
 
 FLOOD = 40_000  # well above the default burst of 10,000 at 5,000/s, however fast the backend
 
 
-def test_flood_is_rate_limited_others_are_served_and_memory_stays_bounded(
-    robust_backend, raw_peer
-):
+def test_flood_is_rate_limited_and_others_are_served(robust_backend, raw_peer):
     pid = robust_backend.proc.pid
     rss_before = _rss_kib(pid)
     flooder = raw_peer(robust_backend.port, timeout_s=30).handshake()
     flooder.send_raw(
         zmtp.encode_multipart([b"hello", b'{"id":0,"protocol":"1.0"}'])
-        + b"".join(
-            zmtp.encode_multipart([b"ping", b'{"id":%d}' % i]) for i in range(1, FLOOD + 1)
-        )
+        + b"".join(zmtp.encode_multipart([b"ping", b'{"id":%d}' % i]) for i in range(1, FLOOD + 1))
     )
     # The flooder reads nothing yet; a polite client must still get its answers.
     with BridgeClient(HOST, robust_backend.port, timeout_s=5) as polite:
@@ -430,11 +411,11 @@ def test_flood_is_rate_limited_others_are_served_and_memory_stays_bounded(
     [
         b"GET / HTTP/1.1\r\n\r\n",
         (VECTORS / "greeting_bad_signature.bin").read_bytes(),
-        zmtp.SIGNATURE[:9] + b"\x00",  # a ZMTP 1.0/2.0-style start
-        zmtp.SIGNATURE + b"\x02\x00" + b"NULL".ljust(20, b"\x00") + b"\x00" * 32,  # major 2
+        zmtp.SIGNATURE[:9] + b"\x00" + b"\x00" * 54,  # ZMTP 1.0: octet 9 without bit 0
+        zmtp.SIGNATURE + b"\x01\x05" + b"\x00\x00",  # ZMTP 2.0 DEALER, empty identity
         zmtp.SIGNATURE + b"\x03\x01" + b"CURVE".ljust(20, b"\x00") + b"\x00" * 32,
     ],
-    ids=["http", "vector_bad_signature", "old_zmtp_signature", "zmtp2", "curve"],
+    ids=["http", "vector_bad_signature", "zmtp1", "zmtp2", "curve"],
 )
 def test_garbage_instead_of_a_greeting_is_closed(robust_backend, raw_peer, garbage):
     for port in (robust_backend.port, robust_backend.pub_port):
@@ -445,7 +426,7 @@ def test_garbage_instead_of_a_greeting_is_closed(robust_backend, raw_peer, garba
     assert_still_serving(robust_backend)
 
 
-# -- 12. signals ------------------------------------------------------------------------------------
+# -- 12. signals ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -465,7 +446,7 @@ def test_signal_stops_serve_cleanly(robust_backend, sig):
     assert re.search(r"stopped after 2 requests \(0 errors\), \d+ ticks", line), line
 
 
-# -- 13. a raw SUB with the ZMTP 3.1 SUBSCRIBE command ----------------------------------------------
+# -- 13. a raw SUB with the ZMTP 3.1 SUBSCRIBE command --------------------------------------------
 
 
 def test_raw_sub_subscribe_command_receives_ordered_ticks(robust_backend, raw_peer):
@@ -483,5 +464,5 @@ def test_raw_sub_subscribe_command_receives_ordered_ticks(robust_backend, raw_pe
         ticks.append(tick.header)
     seqs = [t["seq"] for t in ticks]
     assert seqs == list(range(seqs[0], seqs[0] + 10)), seqs
-    assert all(a["t"] < b["t"] for a, b in zip(ticks, ticks[1:], strict=False))
+    assert all(a["t"] < b["t"] for a, b in itertools.pairwise(ticks))
     assert_still_serving(robust_backend)

@@ -174,12 +174,20 @@ class Server:
     def _socket(self, kind: int) -> zmq.asyncio.Socket:
         assert self._ctx is not None
         sock = self._ctx.socket(kind)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.MAXMSGSIZE, self.limits.max_frame_bytes)
-        sock.setsockopt(zmq.HANDSHAKE_IVL, self.config.handshake_ms)
-        sock.setsockopt(zmq.HEARTBEAT_IVL, self.config.heartbeat_ms)
-        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3 * self.config.heartbeat_ms)
-        sock.setsockopt(zmq.HEARTBEAT_TTL, 3 * self.config.heartbeat_ms)
+        try:
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.MAXMSGSIZE, self.limits.max_frame_bytes)
+            sock.setsockopt(zmq.HANDSHAKE_IVL, self.config.handshake_ms)
+            sock.setsockopt(zmq.HEARTBEAT_IVL, self.config.heartbeat_ms)
+            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3 * self.config.heartbeat_ms)
+            sock.setsockopt(zmq.HEARTBEAT_TTL, 3 * self.config.heartbeat_ms)
+            # A ZAP domain makes libzmq refuse ZMTP 1.0/2.0 peers; without it, anything whose first
+            # octet is not FF (an HTTP request, say) is taken for a ZMTP 1.0 peer and held open
+            # forever. No ZAP handler is bound, so the NULL mechanism still admits everyone.
+            sock.setsockopt(zmq.ZAP_DOMAIN, b"continuum")
+        except BaseException:
+            sock.close(linger=0)  # an unclosed socket would hang close()'s ctx.term()
+            raise
         return sock
 
     @staticmethod

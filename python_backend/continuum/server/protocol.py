@@ -52,6 +52,15 @@ class Limits:
     burst: int = 10000
     max_sessions: int = 256
 
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not value > 0:
+                raise ValueError(f"Limits.{name} must be positive, got {value!r}")
+        if self.max_frame_bytes >= 2**63:
+            raise ValueError(
+                f"Limits.max_frame_bytes must be below 2^63, got {self.max_frame_bytes}"
+            )
+
     def to_json(self) -> dict[str, float | int]:
         return asdict(self)
 

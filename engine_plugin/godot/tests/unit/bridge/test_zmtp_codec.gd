@@ -88,7 +88,7 @@ func test_commands_match_vectors() -> void:
 	var expected := {
 		"ready_dealer": ZmtpCodec.ready_command("DEALER"),
 		"ready_sub": ZmtpCodec.ready_command("SUB"),
-		"ready_router": ZmtpCodec.ready_command("ROUTER"),
+		"ready_router": ZmtpCodec.ready_command("ROUTER", {"Identity": PackedByteArray()}),
 		"ready_pub": ZmtpCodec.ready_command("PUB"),
 		"subscribe_tick": ZmtpCodec.subscribe("tick".to_ascii_buffer()),
 		"subscribe_all": ZmtpCodec.subscribe(PackedByteArray()),
