@@ -22,3 +22,7 @@ class SceneError(ContinuumError):
 
 class GodotNotFoundError(ContinuumError):
     """No usable Godot 4 executable; the message says how to provide one."""
+
+
+class SplatFormatError(ContinuumError):
+    """A splat file that cannot be read or written; the message names the file and the fault."""
