@@ -1,4 +1,5 @@
-"""The ``continuum`` command: serve a world, run the demo, run benchmarks, check scenes."""
+"""The ``continuum`` command: serve a world, run the demo, run benchmarks, check scenes, and
+inspect, convert, render and fit Gaussian splats."""
 
 from __future__ import annotations
 
@@ -10,9 +11,15 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from continuum import __version__
 from continuum.errors import ContinuumError
+
+if TYPE_CHECKING:
+    import torch
+
+    from continuum.splats.cloud import SplatCloud
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     check = scene_sub.add_parser("check", help="validate scene folders against the schema")
     check.add_argument("paths", nargs="+", help="scene folders or scene.json files")
     check.set_defaults(run=_scene_check)
+
+    _add_splats_commands(sub)
     return parser
 
 
@@ -130,7 +139,13 @@ def _bench_bridge() -> dict:
     return bench_bridge()
 
 
-BENCHMARKS: dict[str, Callable[[], dict]] = {"bridge": _bench_bridge}
+def _bench_splats() -> dict:
+    from continuum.bench.splats import bench_splats
+
+    return bench_splats()
+
+
+BENCHMARKS: dict[str, Callable[[], dict]] = {"bridge": _bench_bridge, "splats": _bench_splats}
 
 
 def _scene_check(args: argparse.Namespace) -> int:
@@ -146,3 +161,243 @@ def _scene_check(args: argparse.Namespace) -> int:
         else:
             print(f"ok   {path}: scene {scene.name!r}, {len(scene.entities)} entities")
     return 1 if failed else 0
+
+
+# -- splats -------------------------------------------------------------------------------------
+
+MESH_SUFFIXES = (".glb", ".gltf", ".obj", ".stl", ".off")
+WRITABLE_SUFFIXES = (".ply", ".splat", ".spz")
+BACKENDS = ("auto", "cpu", "torch", "reference", "gsplat")
+CAMERAS_HELP = """\
+CAMERAS is a cameras.json file, or a folder holding one; image paths are relative to it:
+
+  {"cameras": [
+     {"image": "000.png", "width": 64, "height": 64,
+      "fx": 80.0, "fy": 80.0, "cx": 32.0, "cy": 32.0,
+      "world_to_camera": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 3], [0, 0, 0, 1]]},
+     ...]}
+
+fx, fy, cx, cy are in pixels; world_to_camera is a row-major rigid 4x4 from scene axes (glTF:
++Y up, metres) to OpenCV camera axes (+x right, +y down, +z forward)."""
+
+
+def _add_splats_commands(sub: argparse._SubParsersAction) -> None:
+    splats = sub.add_parser("splats", help="Gaussian splat files: inspect, convert, render, fit")
+    splats_sub = splats.add_subparsers(title="splats commands", metavar="ACTION", required=True)
+
+    info = splats_sub.add_parser("info", help="count, SH degree, bounds, scale and opacity")
+    info.add_argument("file", help="a splat file (.ply, .splat, .spz, ...)")
+    info.set_defaults(run=_splats_info)
+
+    convert = splats_sub.add_parser(
+        "convert",
+        help="convert between splat formats (by extension), or cover a mesh with splats",
+        description="Convert a splat file to another format, chosen by OUT's extension. An IN "
+        f"mesh ({', '.join(MESH_SUFFIXES)}) becomes flat Gaussians covering its surface, "
+        "coloured from its texture or colours.",
+    )
+    convert.add_argument("input", metavar="IN", help="a splat file, or a mesh")
+    convert.add_argument("output", metavar="OUT", help="the splat file to write")
+    convert.add_argument(
+        "--count", type=int, default=None, help="Gaussians on a mesh (default 100000)"
+    )
+    convert.set_defaults(run=_splats_convert)
+
+    render = splats_sub.add_parser(
+        "render",
+        help="render a splat file to a PNG",
+        description="Render a splat file. Without --eye and --target the camera looks at the "
+        "middle of the cloud from the front (+Z) and a little above, framing it whole.",
+    )
+    render.add_argument("file", help="a splat file")
+    render.add_argument("-o", "--output", required=True, help="the PNG to write")
+    render.add_argument("--width", type=int, default=800, help="image width (default 800)")
+    render.add_argument("--height", type=int, default=600, help="image height (default 600)")
+    render.add_argument(
+        "--fov", type=float, default=50.0, help="vertical field of view, degrees (default 50)"
+    )
+    render.add_argument("--eye", type=_vector, help="camera position x,y,z")
+    render.add_argument("--target", type=_vector, help="point looked at x,y,z")
+    render.add_argument(
+        "--background", type=_vector, default=(0.0, 0.0, 0.0), help="r,g,b in [0, 1]"
+    )
+    render.add_argument("--backend", choices=BACKENDS, default="auto", help="renderer")
+    render.set_defaults(run=_splats_render)
+
+    fit = splats_sub.add_parser(
+        "fit",
+        help="fit splats to posed images (3D Gaussian Splatting)",
+        description="Fit Gaussians to posed images.\n\n" + CAMERAS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fit.add_argument("cameras", metavar="CAMERAS", help="cameras.json, or its folder")
+    fit.add_argument("-o", "--output", required=True, help="the splat file to write")
+    fit.add_argument("--steps", type=int, default=7000, help="optimisation steps (default 7000)")
+    fit.add_argument(
+        "--init", default="random", help="'random' (default) or a splat file to start from"
+    )
+    fit.add_argument(
+        "--random-count",
+        type=int,
+        default=100_000,
+        help="Gaussians of the random start (default 100000)",
+    )
+    fit.add_argument("--sh-degree", type=int, default=3, help="final SH degree (default 3)")
+    fit.add_argument(
+        "--max-gaussians", type=int, default=None, help="stop densifying at this count"
+    )
+    fit.add_argument("--backend", choices=BACKENDS, default="auto", help="renderer")
+    fit.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    fit.set_defaults(run=_splats_fit)
+
+
+def _read_cloud(path: str) -> SplatCloud:
+    from continuum.splats.formats import read_splats
+
+    try:
+        return read_splats(path)
+    except OSError as exc:  # the formats raise SplatFormatError for bad content
+        raise ContinuumError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _check_writable(path: str) -> None:
+    from pathlib import Path
+
+    if Path(path).suffix.lower() not in WRITABLE_SUFFIXES:
+        raise ContinuumError(
+            f"cannot write {path}: the extension must be one of {', '.join(WRITABLE_SUFFIXES)}"
+        )
+
+
+def _vector(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"expected three numbers x,y,z, got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def _splats_info(args: argparse.Namespace) -> int:
+    cloud = _read_cloud(args.file)
+    print(f"{args.file}: {len(cloud)} Gaussians, SH degree {cloud.sh_degree}")
+    if len(cloud) == 0:
+        return 0
+    lo, hi = cloud.bounding_box()
+    print(f"  bounds   min {_triple(lo.tolist())}  max {_triple(hi.tolist())}")
+    for name, values in (
+        ("scale", cloud.scales().amax(dim=-1)),  # the largest axis of each
+        ("opacity", cloud.opacities()),
+    ):
+        low, mid, high = float(values.min()), float(values.median()), float(values.max())
+        print(f"  {name:<8} min {low:.4g}  median {mid:.4g}  max {high:.4g}")
+    return 0
+
+
+def _triple(values: list[float]) -> str:
+    return "(" + ", ".join(f"{v:.4g}" for v in values) + ")"
+
+
+def _splats_convert(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from continuum.splats.formats import write_splats
+    from continuum.splats.mesh import load_mesh, mesh_to_splats
+
+    _check_writable(args.output)
+    if Path(args.input).suffix.lower() in MESH_SUFFIXES:
+        if args.count is not None and args.count < 1:
+            raise ContinuumError(f"--count must be at least 1, got {args.count}")
+        cloud = mesh_to_splats(load_mesh(args.input), count=args.count)
+    elif args.count is not None:
+        raise ContinuumError(f"--count applies to meshes ({', '.join(MESH_SUFFIXES)}) only")
+    else:
+        cloud = _read_cloud(args.input)
+    write_splats(cloud, args.output)
+    print(f"wrote {len(cloud)} Gaussians to {args.output}")
+    return 0
+
+
+def _splats_render(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from continuum.splats.camera import Camera
+    from continuum.splats.render import render_splats
+
+    cloud = _read_cloud(args.file)
+    if len(cloud) == 0:
+        raise ContinuumError(f"{args.file} holds no Gaussians to render")
+    eye, target = _framing(cloud.means, fov_y_deg=args.fov, aspect=args.width / args.height)
+    try:
+        camera = Camera.look_at(
+            eye if args.eye is None else args.eye,
+            target if args.target is None else args.target,
+            fov_y_deg=args.fov,
+            width=args.width,
+            height=args.height,
+            background=args.background,
+        )
+        with torch.no_grad():
+            rgb = render_splats(cloud, camera, backend=args.backend).rgb
+    except ValueError as exc:  # a camera or backend the renderer rejects
+        raise ContinuumError(str(exc)) from exc
+    pixels = (rgb.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(args.output)
+    print(f"wrote {args.width}x{args.height} {args.output}")
+    return 0
+
+
+def _framing(
+    means: torch.Tensor, *, fov_y_deg: float, aspect: float
+) -> tuple[list[float], list[float]]:
+    """A default (eye, target): the middle of the cloud's 1..99% box, seen from +Z and a
+    little above, far enough that the box's bounding sphere fits the narrower field of view."""
+    import math
+
+    import torch
+
+    sample = means[:: max(1, len(means) // 100_000)].double()
+    lo = torch.quantile(sample, 0.01, dim=0)
+    hi = torch.quantile(sample, 0.99, dim=0)
+    target = (lo + hi) / 2
+    radius = max(float((hi - lo).norm()) / 2, 1e-3)
+    half_fov = math.radians(fov_y_deg) / 2
+    half_fov = min(half_fov, math.atan(aspect * math.tan(half_fov)))
+    direction = torch.tensor([0.0, 0.35, 1.0], dtype=torch.float64)
+    eye = target + direction / direction.norm() * (1.05 * radius / math.sin(half_fov))
+    return eye.tolist(), target.tolist()
+
+
+def _splats_fit(args: argparse.Namespace) -> int:
+    from continuum.splats.fit import FitConfig, fit_splats, read_views
+    from continuum.splats.formats import write_splats
+
+    _check_writable(args.output)
+    images, cameras = read_views(args.cameras)
+    init = "random" if args.init == "random" else _read_cloud(args.init)
+    try:
+        config = FitConfig(
+            sh_degree=args.sh_degree,
+            max_gaussians=args.max_gaussians,
+            random_count=args.random_count,
+        )
+        result = fit_splats(
+            images,
+            cameras,
+            init=init,
+            steps=args.steps,
+            config=config,
+            progress=not args.quiet,
+            backend=args.backend,
+        )
+    except ValueError as exc:  # arguments fit_splats rejects (steps, SH degree, ...)
+        raise ContinuumError(str(exc)) from exc
+    write_splats(result.cloud, args.output)
+    print(
+        f"wrote {len(result.cloud)} Gaussians to {args.output} "
+        f"({args.steps} steps in {result.seconds:.1f} s, final loss {result.losses[-1]:.4f})"
+    )
+    return 0
