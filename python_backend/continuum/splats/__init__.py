@@ -9,18 +9,27 @@ Public names:
 - ``render_splats``, ``RenderOutput``: one entry to render (gsplat on CUDA, else the CPU
   renderer; "torch" and "reference" backends for comparison), and ``make_benchmark_scene``,
   the render benchmark's scene, from ``render``
+- ``fit_splats``, ``FitConfig``, ``FitResult``: 3DGS optimisation from posed images (``fit``)
+- ``mesh_to_splats``, ``load_mesh``: surface-aligned Gaussians from a trimesh mesh, from ``mesh``
 """
 
 from continuum.splats.camera import Camera
 from continuum.splats.cloud import SplatCloud
+from continuum.splats.fit import FitConfig, FitResult, fit_splats
 from continuum.splats.formats import read_splats, write_splats
+from continuum.splats.mesh import load_mesh, mesh_to_splats
 from continuum.splats.render import RenderOutput, make_benchmark_scene, render_splats
 
 __all__ = [
     "Camera",
+    "FitConfig",
+    "FitResult",
     "RenderOutput",
     "SplatCloud",
+    "fit_splats",
+    "load_mesh",
     "make_benchmark_scene",
+    "mesh_to_splats",
     "read_splats",
     "render_splats",
     "write_splats",
