@@ -96,3 +96,20 @@ def fuzz(tmp_path: Path) -> Callable[..., dict[str, int]]:
         return outcomes
 
     return run
+
+
+@pytest.fixture
+def assert_refused(tmp_path: Path) -> Callable[..., None]:
+    """``assert_refused(read, content, words, suffix=".ply")``: ``read`` of a file holding
+    ``content`` raises a SplatFormatError that matches ``words`` and names the file."""
+
+    def check(
+        read: Callable[[Path], SplatCloud], content: bytes, words: str, *, suffix: str
+    ) -> None:
+        path = tmp_path / f"broken{suffix}"
+        path.write_bytes(content)
+        with pytest.raises(SplatFormatError, match=words) as caught:
+            read(path)
+        assert str(path) in str(caught.value)
+
+    return check

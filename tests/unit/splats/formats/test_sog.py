@@ -249,13 +249,9 @@ _BROKEN = {
 
 
 @pytest.mark.parametrize("case", sorted(_BROKEN))
-def test_broken_files_raise_a_format_error_that_names_the_file_and_the_fault(tmp_path, case):
+def test_broken_files_raise_a_format_error_that_names_the_file_and_the_fault(assert_refused, case):
     content, words = _BROKEN[case]
-    path = tmp_path / "broken.sog"
-    path.write_bytes(content)
-    with pytest.raises(SplatFormatError, match=words) as caught:
-        read_sog(path)
-    assert str(path) in str(caught.value)
+    assert_refused(read_sog, content, words, suffix=".sog")
 
 
 def test_unbundled_names_must_stay_beside_meta_json(tmp_path):

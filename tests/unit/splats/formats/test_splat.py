@@ -82,12 +82,8 @@ def test_zero_and_negative_scales_read_as_their_magnitude(tmp_path):
         (np.array([0, 0, 0, np.nan, 1, 1, 0, 0], "<f4").tobytes(), "Gaussian 0 has scale"),
     ],
 )
-def test_broken_files_raise_a_format_error(tmp_path, content, words):
-    path = tmp_path / "broken.splat"
-    path.write_bytes(content)
-    with pytest.raises(SplatFormatError, match=words) as caught:
-        read_splat(path)
-    assert str(path) in str(caught.value)
+def test_broken_files_raise_a_format_error(assert_refused, content, words):
+    assert_refused(read_splat, content, words, suffix=".splat")
 
 
 def test_nan_is_refused_on_writing(make_cloud, tmp_path):

@@ -197,13 +197,9 @@ _BROKEN = {
 
 
 @pytest.mark.parametrize("case", sorted(_BROKEN))
-def test_broken_files_raise_a_format_error_that_names_the_file_and_the_fault(tmp_path, case):
+def test_broken_files_raise_a_format_error_that_names_the_file_and_the_fault(assert_refused, case):
     content, words = _BROKEN[case]
-    path = tmp_path / "broken.spz"
-    path.write_bytes(content)
-    with pytest.raises(SplatFormatError, match=words) as caught:
-        read_spz(path)
-    assert str(path) in str(caught.value)
+    assert_refused(read_spz, content, words, suffix=".spz")
 
 
 def test_writer_refuses_what_it_cannot_encode(make_cloud, tmp_path):
