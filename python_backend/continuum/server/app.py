@@ -234,7 +234,8 @@ class Server:
     def _handle(self, routing_id: bytes, frames: list[memoryview]) -> Message | None:
         """One request in, one reply or error out; never raises."""
         self.stats["requests"] += 1
-        session = self.sessions.get_or_create(routing_id, time.monotonic())
+        now = time.monotonic()
+        session = self.sessions.get_or_create(routing_id, now)
         if session is None:
             return self._error(
                 request_id(frames),
@@ -242,7 +243,7 @@ class Server:
                 f"the backend holds its maximum of {self.limits.max_sessions} sessions; "
                 "retry later",
             )
-        if not session.budget.take(time.monotonic()):
+        if not session.budget.take(now):
             return self._error(
                 request_id(frames),
                 "rate_limited",

@@ -85,8 +85,8 @@ def encode_message(message: Message) -> list[bytes | memoryview]:
     frames: list[bytes | memoryview] = []
     if message.blobs:
         header["blobs"] = [blob_descriptor(b) for b in message.blobs]
-        for blob in message.blobs:
-            wire = np.ascontiguousarray(blob, dtype=DTYPES[blob_descriptor(blob)["dtype"]])
+        for blob, desc in zip(message.blobs, header["blobs"], strict=True):
+            wire = np.ascontiguousarray(blob, dtype=DTYPES[desc["dtype"]])
             frames.append(memoryview(wire).cast("B"))
     return [message.kind.encode("ascii"), dumps_header(header), *frames]
 

@@ -12,28 +12,27 @@ from continuum.splats._project import project
 from continuum.splats._torch_tiles import _bin
 from continuum.splats.camera import Camera
 from continuum.splats.render import make_benchmark_scene, render_splats
+from tests.unit.splats.scenes import random_scene
 
 F64 = torch.float64
 
 
 def _scene(n, width, height, seed=0, degree=2) -> tuple[SplatCloud, Camera]:
-    g = torch.Generator().manual_seed(seed)
-    cloud = SplatCloud(
-        torch.randn(n, 3, generator=g, dtype=F64) * 0.7,
-        torch.randn(n, 4, generator=g, dtype=F64),
-        torch.randn(n, 3, generator=g, dtype=F64) * 0.5 - 1.8,
-        torch.randn(n, generator=g, dtype=F64) * 2.0 + 1.0,  # some past the 0.99 clamp
-        torch.randn(n, (degree + 1) ** 2, 3, generator=g, dtype=F64) * 0.5,
-    )
-    camera = Camera.look_at(
-        (0.4, -0.6, 3.5),
-        (0.0, 0.0, 0.0),
+    # Opacity logits around 1: some Gaussians pass the 0.99 alpha clamp.
+    return random_scene(
+        n,
+        width,
+        height,
+        seed=seed,
+        degree=degree,
+        spread=0.7,
+        log_scale=(0.5, -1.8),
+        opacity=(2.0, 1.0),
+        sh_scale=0.5,
+        eye=(0.4, -0.6, 3.5),
         fov_y_deg=55,
-        width=width,
-        height=height,
         background=(0.3, 0.1, 0.6),
     )
-    return cloud, camera
 
 
 def _loss_weights(camera: Camera, seed=1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

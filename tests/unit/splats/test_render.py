@@ -9,6 +9,7 @@ from continuum.splats import SplatCloud
 from continuum.splats.camera import Camera
 from continuum.splats.render import make_benchmark_scene, render_splats
 from continuum.splats.sh import rgb_to_sh0
+from tests.unit.splats.scenes import random_scene
 
 TILED = ["cpu", "torch"]
 F64 = torch.float64
@@ -16,23 +17,20 @@ F64 = torch.float64
 
 def _random_scene(n=150, width=40, height=30, seed=0, degree=2) -> tuple[SplatCloud, Camera]:
     """Gaussians of all sizes and opacities around the origin, a camera 4 m away."""
-    g = torch.Generator().manual_seed(seed)
-    cloud = SplatCloud(
-        torch.randn(n, 3, generator=g, dtype=F64) * 0.8,
-        torch.randn(n, 4, generator=g, dtype=F64),
-        torch.randn(n, 3, generator=g, dtype=F64) * 0.7 - 2.2,
-        torch.randn(n, generator=g, dtype=F64) * 2.0 + 0.5,
-        torch.randn(n, (degree + 1) ** 2, 3, generator=g, dtype=F64) * 0.4,
-    )
-    camera = Camera.look_at(
-        (0.5, 0.8, 4.0),
-        (0.0, 0.0, 0.0),
+    return random_scene(
+        n,
+        width,
+        height,
+        seed=seed,
+        degree=degree,
+        spread=0.8,
+        log_scale=(0.7, -2.2),
+        opacity=(2.0, 0.5),
+        sh_scale=0.4,
+        eye=(0.5, 0.8, 4.0),
         fov_y_deg=50,
-        width=width,
-        height=height,
         background=(0.2, 0.4, 0.9),
     )
-    return cloud, camera
 
 
 def _assert_same(out, ref, atol):
