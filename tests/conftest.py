@@ -12,16 +12,18 @@ from continuum.world import load_scene
 
 REPO = Path(__file__).resolve().parents[1]
 HELLO = REPO / "scenes" / "hello"
+SPLATS = REPO / "scenes" / "splats"
 
 
 @pytest.fixture
 def server_factory() -> Iterator:
-    """Start in-process servers on free ports: ``server_factory(**ServerConfig fields)``."""
+    """Start in-process servers on free ports: ``server_factory(scene=HELLO, **ServerConfig
+    fields)``."""
     with __import__("contextlib").ExitStack() as stack:
 
-        def start(**overrides: object) -> Server:
+        def start(scene: Path = HELLO, **overrides: object) -> Server:
             config = ServerConfig(port=0, **overrides)  # type: ignore[arg-type]
-            return stack.enter_context(serve_in_thread(config, load_scene(HELLO)))
+            return stack.enter_context(serve_in_thread(config, load_scene(scene)))
 
         yield start
 

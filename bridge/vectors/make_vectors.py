@@ -6,6 +6,7 @@ python bridge/vectors/make_vectors.py --write  # rewrite them (a protocol change
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import numpy as np
 
 from continuum.server import zmtp
 from continuum.server.codec import Message, encode_message
+from continuum.server.protocol import PROTOCOL_VERSION
 
 HERE = Path(__file__).resolve().parent
 
@@ -156,6 +158,32 @@ def vectors() -> list[tuple[str, str, bytes, dict]]:
             Message("fill", {"re": 4}, [(np.arange(1000) % 251).astype("u1")]),
         ),
     ]
+    # A 40-octet asset in 16-octet chunks: chunk 2 is its last, octets 32..39.
+    asset = bytes(i % 251 for i in range(40))
+    asset_hash = hashlib.sha256(asset).hexdigest()
+    out += [
+        _message(
+            "msg_asset_get",
+            "asset.get request for chunks 0 and 2 of a 40-octet asset, credit 4",
+            Message("asset.get", {"id": 8, "hash": asset_hash, "credit": 4, "chunks": [0, 2]}),
+        ),
+        _message(
+            "msg_asset_chunk",
+            "asset.chunk push (no re): chunk 2 of that asset in 16-octet chunks, the last",
+            Message(
+                "asset.chunk",
+                {
+                    "transfer": 1,
+                    "hash": asset_hash,
+                    "index": 2,
+                    "offset": 32,
+                    "sha256": hashlib.sha256(asset[32:]).hexdigest(),
+                    "last": True,
+                },
+                [np.frombuffer(asset[32:], dtype="u1")],
+            ),
+        ),
+    ]
     bad_blob = zmtp.encode_multipart(
         [b"echo", b'{"blobs":[{"dtype":"f32","shape":[3]}],"id":5}', b"\x00" * 8]
     )
@@ -180,7 +208,7 @@ def main() -> int:
             path.write_bytes(data)
         elif not path.exists() or path.read_bytes() != data:
             stale.append(path.name)
-    text = json.dumps({"protocol": "1.0", "vectors": index}, indent=1) + "\n"
+    text = json.dumps({"protocol": PROTOCOL_VERSION, "vectors": index}, indent=1) + "\n"
     if write:
         (HERE / "index.json").write_text(text)
     elif (HERE / "index.json").read_text() != text:

@@ -26,3 +26,11 @@ class GodotNotFoundError(ContinuumError):
 
 class SplatFormatError(ContinuumError):
     """A splat file that cannot be read or written; the message names the file and the fault."""
+
+
+class AssetError(ContinuumError):
+    """An asset that cannot be stored or read: a malformed hash, an oversized asset, a bad range."""
+
+
+class AssetNotFoundError(AssetError):
+    """A well-formed asset hash that the store does not hold."""

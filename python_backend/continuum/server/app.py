@@ -1,8 +1,13 @@
 """The backend server: an asyncio shell over the world, speaking bridge/PROTOCOL.md.
 
-A ROUTER socket answers requests; a PUB socket carries the state stream. Every request is
-decoded and bounded by ``codec``, answered by one handler, and every failure becomes an error
-reply: a bad client never stops the server or disturbs other clients.
+A ROUTER socket answers requests and carries reliable pushes (asset chunks, announcements); a
+PUB socket carries the state stream. Every request is decoded and bounded by ``codec``, answered
+by one handler, and every failure becomes an error reply: a bad client never stops the server or
+disturbs other clients.
+
+The served world is ``Server.world`` (a :class:`continuum.world.World`). Changing it from another
+thread is safe: ``server.world.set_splat(entity, cloud)`` packs and stores in the calling thread,
+and the server hands the resulting ``asset.announce`` to its event loop itself.
 """
 
 from __future__ import annotations
@@ -10,22 +15,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zmq
 import zmq.asyncio
 
 from continuum import __version__
-from continuum.errors import ContinuumError, ProtocolError
+from continuum.errors import AssetError, AssetNotFoundError, ContinuumError, ProtocolError
 from continuum.server.codec import Message, decode_message, encode_message, request_id
 from continuum.server.protocol import PROTOCOL_MAJOR, PROTOCOL_VERSION, Limits, parse_version
 from continuum.server.session import Session, SessionTable
-from continuum.world import Scene
+from continuum.server.transfer import Transfer, chunk_count
+from continuum.world import AssetStore, Scene, SplatChanged, World
 
 log = logging.getLogger("continuum.server")
 
@@ -48,6 +57,8 @@ class ServerConfig:
         session_idle_s: a session with no request for this long is forgotten.
         handshake_ms: time a connection has to finish the ZMTP greeting.
         heartbeat_ms: ZMTP PING interval; a peer silent for 3x this is dropped.
+        asset_dir: folder of the content-addressed asset store; None for a temporary folder
+            removed when the server closes.
     """
 
     bind: str = "127.0.0.1"
@@ -59,6 +70,7 @@ class ServerConfig:
     session_idle_s: float = 60.0
     handshake_ms: int = 5000
     heartbeat_ms: int = 2000
+    asset_dir: Path | None = None
 
     def validate(self) -> None:
         if self.bind not in LOOPBACK and not self.token:
@@ -80,18 +92,29 @@ Handler = Callable[[Session, Message], Message]
 class Server:
     """The Continuum backend server. Use ``async with Server(...)`` or ``serve_in_thread``.
 
-    Binding happens in ``start()``; ``port`` and ``pub_port`` then hold the real ports.
+    Binding happens in ``start()``; ``port`` and ``pub_port`` then hold the real ports. The
+    world (``world``) is loaded here: its splat files are packed into the asset store, which
+    ``close()`` closes.
+
+    Raises:
+        ContinuumError: a bad configuration; SceneError when a splat file cannot be loaded.
     """
 
     def __init__(self, config: ServerConfig, scene: Scene | None = None) -> None:
         config.validate()
         self.config = config
-        self.scene = scene
         self.limits = config.limits
+        store = AssetStore(config.asset_dir, max_asset_bytes=self.limits.max_asset_bytes)
+        try:
+            self.world = World(scene, store)
+        except BaseException:
+            store.close()
+            raise
+        self.world.add_listener(self._on_splat_changed)
         self.port = config.port
         self.pub_port = config.pub_port
         self.tick_seq = 0
-        self.stats = {"requests": 0, "errors": 0, "ticks": 0}
+        self.stats = {"requests": 0, "errors": 0, "ticks": 0, "transfers": 0, "chunks": 0}
         self.sessions = SessionTable(
             max_sessions=self.limits.max_sessions,
             idle_timeout_s=config.session_idle_s,
@@ -105,10 +128,15 @@ class Server:
             "fill": self._fill,
             "world.get": self._world_get,
             "subscribe": self._subscribe,
+            "asset.get": self._asset_get,
+            "asset.credit": self._asset_credit,
+            "asset.cancel": self._asset_cancel,
         }
         self._ctx: zmq.asyncio.Context | None = None
         self._router: zmq.asyncio.Socket | None = None
         self._pub: zmq.asyncio.Socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task] = set()  # transfers and announcements in flight
         self._t0 = time.monotonic()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -137,7 +165,7 @@ class Server:
             raise
         log.info(
             "serving %s on tcp://%s:%d (state stream :%d, tick %g Hz)",
-            f"scene {self.scene.name!r}" if self.scene else "no scene",
+            f"scene {self.world.scene.name!r}" if self.world.scene.name else "no scene",
             self.config.bind,
             self.port,
             self.pub_port,
@@ -145,15 +173,18 @@ class Server:
         )
 
     def close(self) -> None:
+        """Close the sockets and the asset store; the server cannot start again."""
         for sock in (self._router, self._pub):
             if sock is not None:
                 sock.close(linger=0)
         if self._ctx is not None:
             self._ctx.term()
         self._router = self._pub = self._ctx = None
+        self.world.store.close()
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Answer requests and publish ticks until ``stop`` is set."""
+        self._loop = asyncio.get_running_loop()
         tasks = [
             asyncio.create_task(self._request_loop(), name="continuum-requests"),
             asyncio.create_task(self._tick_loop(), name="continuum-ticks"),
@@ -161,9 +192,16 @@ class Server:
         try:
             await stop.wait()
         finally:
+            self._loop = None
+            tasks += self._tasks
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def background_tasks(self) -> int:
+        """Transfers and announcements in flight (a session's end cancels its transfers)."""
+        return len(self._tasks)
 
     def now(self) -> float:
         """Backend time in seconds since the server started (the ``t`` of the protocol)."""
@@ -203,14 +241,25 @@ class Server:
             ) from None
         return port
 
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _push(self, routing_id: bytes, message: Message) -> None:
+        assert self._router is not None
+        await self._router.send_multipart([routing_id, *encode_message(message)], copy=False)
+
     async def _request_loop(self) -> None:
         assert self._router is not None
         while True:
             frames = await self._router.recv_multipart(copy=False)
             routing_id, body = frames[0].bytes, [f.buffer for f in frames[1:]]
             reply = self._handle(routing_id, body)
-            if reply is not None:
-                await self._router.send_multipart([routing_id, *encode_message(reply)], copy=False)
+            # The reply is queued on the socket before this coroutine yields, so it precedes the
+            # chunks of a transfer that its handler started (pyzmq sends in call order).
+            await self._push(routing_id, reply)
 
     async def _tick_loop(self) -> None:
         assert self._pub is not None
@@ -231,7 +280,7 @@ class Server:
 
     # -- dispatch ----------------------------------------------------------------------------
 
-    def _handle(self, routing_id: bytes, frames: list[memoryview]) -> Message | None:
+    def _handle(self, routing_id: bytes, frames: list[memoryview]) -> Message:
         """One request in, one reply or error out; never raises."""
         self.stats["requests"] += 1
         now = time.monotonic()
@@ -326,26 +375,16 @@ class Server:
         return Message("echo", header, msg.blobs)
 
     def _fill(self, session: Session, msg: Message) -> Message:
-        n = msg.header.get("bytes")
-        if (
-            not isinstance(n, int)
-            or isinstance(n, bool)
-            or not 0 <= n <= self.limits.max_frame_bytes
-        ):
-            raise ProtocolError(
-                "bad_request",
-                f"fill.bytes must be an integer in 0..{self.limits.max_frame_bytes}, got {n!r:.40}",
-            )
+        n = _int_field(msg, "bytes", 0, self.limits.max_frame_bytes)
         return Message("fill", {}, [np.resize(_FILL_PATTERN, n)])
 
     def _world_get(self, session: Session, msg: Message) -> Message:
-        if self.scene is None:
-            return Message("world", {"scene": {"name": "", "description": ""}, "entities": []})
+        scene = self.world.scene
         return Message(
             "world",
             {
-                "scene": {"name": self.scene.name, "description": self.scene.description},
-                "entities": [e.to_json() for e in self.scene.entities],
+                "scene": {"name": scene.name, "description": scene.description},
+                "entities": self.world.entities_json(),
             },
         )
 
@@ -368,6 +407,159 @@ class Server:
                 "seq": {"tick": self.tick_seq},
             },
         )
+
+    def _asset_get(self, session: Session, msg: Message) -> Message:
+        hash = msg.header.get("hash")
+        try:
+            asset = self.world.store.info(hash)
+        except AssetNotFoundError:
+            raise ProtocolError(
+                "not_found",
+                f"no asset {hash} on this backend; world.get and asset.announce name the "
+                "current ones",
+            ) from None
+        except AssetError as exc:
+            raise ProtocolError("bad_request", f"asset.get.hash: {exc}") from None
+        credit = _int_field(msg, "credit", 1, self.limits.max_credit)
+        chunks = chunk_count(asset.bytes, self.limits.chunk_bytes)
+        indices = _chunk_indices(msg.header.get("chunks"), chunks)
+        if len(session.transfers) >= self.limits.max_transfers:
+            raise ProtocolError(
+                "busy",
+                f"this session already runs {len(session.transfers)} transfers, the most "
+                f"allowed (max_transfers); wait for one to finish or send asset.cancel",
+            )
+        transfer = Transfer(
+            session.next_transfer_id(),
+            asset,
+            self.limits.chunk_bytes,
+            indices,
+            credit,
+            self.limits.max_credit,
+        )
+        session.transfers[transfer.id] = transfer
+        transfer.task = self._spawn(
+            self._run_transfer(session, transfer), f"continuum-transfer-{transfer.id}"
+        )
+        self.stats["transfers"] += 1
+        return Message(
+            "asset",
+            {
+                "hash": asset.hash,
+                "bytes": asset.bytes,
+                "kind": asset.kind,
+                "chunk_bytes": self.limits.chunk_bytes,
+                "chunks": chunks,
+                "transfer": transfer.id,
+                "meta": asset.meta,
+            },
+        )
+
+    def _asset_credit(self, session: Session, msg: Message) -> Message:
+        transfer = _transfer(session, msg)
+        credit = transfer.grant(_int_field(msg, "credit", 1, self.limits.max_credit))
+        return Message("asset.credit", {"transfer": transfer.id, "credit": credit})
+
+    def _asset_cancel(self, session: Session, msg: Message) -> Message:
+        transfer = _transfer(session, msg)
+        del session.transfers[transfer.id]
+        transfer.cancel()
+        return Message("asset.cancel", {"transfer": transfer.id})
+
+    async def _run_transfer(self, session: Session, transfer: Transfer) -> None:
+        async def push(message: Message) -> None:
+            await self._push(session.routing_id, message)
+            self.stats["chunks"] += 1
+
+        try:
+            await transfer.run(self.world.store, push)
+        except Exception as exc:
+            # The asset was there when the transfer began, so this is the store failing underneath
+            # (a damaged file, a full disk) or a bug: tell the client, keep serving.
+            log.exception("transfer %d of asset %s failed", transfer.id, transfer.asset.hash)
+            error = self._error(
+                None, "internal", f"transfer {transfer.id} of {transfer.asset.hash} failed: {exc}"
+            )
+            error.header["transfer"] = transfer.id
+            await self._push(session.routing_id, error)
+        finally:
+            session.transfers.pop(transfer.id, None)
+
+    # -- announcements (World listeners run in the thread that changed the world) -----------------
+
+    def _on_splat_changed(self, change: SplatChanged) -> None:
+        loop = self._loop
+        if loop is None:
+            return  # not serving: there is no session to tell
+        try:
+            loop.call_soon_threadsafe(self._announce, change)
+        except RuntimeError:
+            return  # the loop closed since: the server stopped, no session remains to tell
+
+    def _announce(self, change: SplatChanged) -> None:
+        asset = change.asset
+        message = Message(
+            "asset.announce",
+            {
+                "entity": change.entity,
+                "component": "splat",
+                "asset": {
+                    "hash": asset.hash,
+                    "bytes": asset.bytes,
+                    "kind": asset.kind,
+                    **asset.meta,
+                },
+            },
+        )
+        targets = [s.routing_id for s in self.sessions if s.handshaken]
+
+        async def push_all() -> None:
+            for routing_id in targets:
+                await self._push(routing_id, message)
+
+        self._spawn(push_all(), "continuum-announce")
+
+
+def _int_field(msg: Message, name: str, lo: int, hi: int) -> int:
+    value = msg.header.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ProtocolError(
+            "bad_request",
+            f"{msg.kind}.{name} must be an integer in {lo}..{hi}, got {value!r:.40}",
+        )
+    return value
+
+
+def _chunk_indices(value: object, chunks: int) -> range | list[int]:
+    """The chunks an ``asset.get`` asks for: all by default, else a checked ascending list."""
+    if value is None:
+        return range(chunks)
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(i, int) and not isinstance(i, bool) for i in value)
+        or value[0] < 0
+        or value[-1] >= chunks
+        or any(a >= b for a, b in itertools.pairwise(value))
+    ):
+        raise ProtocolError(
+            "bad_request",
+            f"asset.get.chunks must be a non-empty ascending list of chunk indices in "
+            f"0..{chunks - 1}, got {value!r:.80}",
+        )
+    return value
+
+
+def _transfer(session: Session, msg: Message) -> Transfer:
+    tid = _int_field(msg, "transfer", 0, 2**53 - 1)
+    transfer = session.transfers.get(tid)
+    if transfer is None:
+        raise ProtocolError(
+            "not_found",
+            f"{msg.kind}: no transfer {tid} in this session: it finished, was cancelled, or "
+            "never began (transfers belong to the session that began them)",
+        )
+    return transfer
 
 
 def _check_id(msg: Message) -> int:

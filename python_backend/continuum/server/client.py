@@ -5,7 +5,10 @@ It speaks through pyzmq (DEALER + SUB), like the engine plugin does through its 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,6 +29,9 @@ class RemoteError(ContinuumError):
 
 class BridgeClient:
     """One session with a backend. A context manager; ``close()`` releases the sockets.
+
+    Reliable pushes (messages without ``re``, such as ``asset.announce``) that arrive while the
+    client waits for a reply are kept, in order, until ``push()`` returns them.
 
     Args:
         host, port: the backend's request endpoint.
@@ -51,6 +57,7 @@ class BridgeClient:
         self._dealer.connect(f"tcp://{host}:{port}")
         self._sub: zmq.Socket | None = None
         self._ids = itertools.count(1)
+        self._pushes: deque[Message] = deque()
         self.welcome: dict[str, Any] = {}
         if hello:
             header = {"protocol": PROTOCOL_VERSION, "client": "continuum-python"}
@@ -82,17 +89,61 @@ class BridgeClient:
         message = Message(kind, {**(header or {}), "id": rid}, list(blobs or []))
         self._dealer.send_multipart(encode_message(message), copy=False)
         while True:
-            if not self._dealer.poll(self.timeout_ms):
-                raise ContinuumError(
-                    f"no reply to {kind!r} from tcp://{self.host}:{self.port} within "
-                    f"{self.timeout_ms / 1000:g} s: is `continuum serve` running there?"
-                )
-            reply = self._decode(self._dealer.recv_multipart(copy=False))
-            if reply.header.get("re") not in (rid, None):
+            reply = self._receive(f"reply to {kind!r}", self.timeout_ms)
+            if "re" not in reply.header:
+                self._pushes.append(reply)
+                continue
+            if reply.header["re"] not in (rid, None):
                 continue  # a late answer to an earlier request that timed out
-            if reply.kind == "error":
-                raise RemoteError(reply.header.get("code", "?"), reply.header.get("message", ""))
+            _raise_if_error(reply)
             return reply
+
+    def push(self, timeout_s: float = 5.0) -> Message:
+        """The next reliable push from the backend (kept ones first)."""
+        return self._next_push(lambda m: True, "push", timeout_s)
+
+    def fetch_asset(self, hash: str, *, credit: int = 4) -> bytes:
+        """Download asset ``hash`` with ``asset.get``, keeping ``credit`` chunks granted ahead.
+
+        Every chunk is checked against its ``sha256`` and the whole asset against ``hash``.
+
+        Raises:
+            RemoteError: the backend refused (``not_found`` for an unknown hash, say).
+            ContinuumError: a chunk or the asset failed its check, or a chunk did not come.
+        """
+        reply = self.request("asset.get", {"hash": hash, "credit": credit}).header
+        transfer, chunk_bytes, chunks = reply["transfer"], reply["chunk_bytes"], reply["chunks"]
+        data = bytearray(reply["bytes"])
+        granted = credit  # chunks granted so far, the first asset.get's included
+        for index in range(chunks):
+            chunk = self._next_push(
+                lambda m: m.kind == "asset.chunk" and m.header.get("transfer") == transfer,
+                f"chunk {index} of asset {hash}",
+                self.timeout_ms / 1000,
+                transfer=transfer,
+            )
+            octets = memoryview(chunk.blobs[0] if chunk.blobs else b"").cast("B")
+            offset = index * chunk_bytes
+            if (
+                chunk.header.get("index") != index
+                or chunk.header.get("offset") != offset
+                or hashlib.sha256(octets).hexdigest() != chunk.header.get("sha256")
+                or offset + len(octets) > len(data)
+            ):
+                raise ContinuumError(
+                    f"chunk {index} of asset {hash} failed its check (index, offset or sha256): "
+                    "it was corrupted or reordered in transit"
+                )
+            data[offset : offset + len(octets)] = octets
+            # Top the credit up in batches, half the window at a time, never past the end.
+            outstanding = granted - (index + 1)
+            more = min(credit - outstanding, chunks - granted)
+            if outstanding <= credit // 2 and more > 0:
+                self.request("asset.credit", {"transfer": transfer, "credit": more})
+                granted += more
+        if hashlib.sha256(data).hexdigest() != hash:
+            raise ContinuumError(f"asset {hash} does not match its hash after the transfer")
+        return bytes(data)
 
     def subscribe(self, topics: list[str]) -> Message:
         """Ask for ``topics`` and connect the SUB socket to the state stream."""
@@ -113,9 +164,48 @@ class BridgeClient:
             raise ContinuumError(f"no state-stream message within {timeout_s:g} s")
         return self._decode(self._sub.recv_multipart(copy=False))
 
+    def _next_push(
+        self,
+        wanted: Callable[[Message], bool],
+        what: str,
+        timeout_s: float,
+        *,
+        transfer: int | None = None,
+    ) -> Message:
+        """The first push ``wanted`` accepts; others are kept for later.
+
+        An ``error`` that answers no request and names ``transfer`` is raised as RemoteError.
+        """
+        for message in self._pushes:
+            if wanted(message):
+                self._pushes.remove(message)
+                return message
+        while True:
+            message = self._receive(what, int(timeout_s * 1000))
+            if "re" not in message.header:
+                if wanted(message):
+                    return message
+                self._pushes.append(message)
+            elif transfer is not None and message.header.get("transfer") == transfer:
+                _raise_if_error(message)
+            # anything else is a late answer to a request that timed out
+
+    def _receive(self, what: str, timeout_ms: int) -> Message:
+        if not self._dealer.poll(timeout_ms):
+            raise ContinuumError(
+                f"no {what} from tcp://{self.host}:{self.port} within {timeout_ms / 1000:g} s: "
+                "is `continuum serve` running there?"
+            )
+        return self._decode(self._dealer.recv_multipart(copy=False))
+
     @staticmethod
     def _decode(frames: list[zmq.Frame]) -> Message:
         try:
             return decode_message([f.buffer for f in frames])
         except ProtocolError as exc:
             raise RemoteError(exc.code, f"the backend sent a malformed message: {exc}") from None
+
+
+def _raise_if_error(message: Message) -> None:
+    if message.kind == "error":
+        raise RemoteError(message.header.get("code", "?"), message.header.get("message", ""))

@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass
 
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 0
+PROTOCOL_MINOR = 1
 PROTOCOL_VERSION = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
 
 KIND_PATTERN = re.compile(rb"[a-z][a-z0-9_.]{0,31}")
@@ -23,6 +23,7 @@ ERROR_CODES = frozenset(
         "unauthorized",
         "rate_limited",
         "busy",
+        "not_found",
         "internal",
     }
 )
@@ -41,6 +42,11 @@ class Limits:
         rate_per_s: sustained requests per second per session.
         burst: requests a session may send at once before ``rate_per_s`` applies.
         max_sessions: concurrent sessions the backend holds.
+        max_asset_bytes: largest asset the backend stores (a splat pack, say).
+        chunk_bytes: octets per ``asset.chunk``, the last chunk of an asset excepted.
+        max_credit: most chunks a transfer may have granted but not yet sent; it bounds what one
+            session can make the backend queue on its socket.
+        max_transfers: transfers one session may have running at once.
     """
 
     max_frame_bytes: int = 64 << 20
@@ -51,6 +57,10 @@ class Limits:
     rate_per_s: float = 5000.0
     burst: int = 10000
     max_sessions: int = 256
+    max_asset_bytes: int = 1 << 30
+    chunk_bytes: int = 1 << 20
+    max_credit: int = 8
+    max_transfers: int = 4
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -59,6 +69,12 @@ class Limits:
         if self.max_frame_bytes >= 2**63:
             raise ValueError(
                 f"Limits.max_frame_bytes must be below 2^63, got {self.max_frame_bytes}"
+            )
+        # A chunk travels as one blob frame; a peer drops frames above its frame limit.
+        if self.chunk_bytes > self.max_frame_bytes:
+            raise ValueError(
+                f"Limits.chunk_bytes ({self.chunk_bytes}) must not exceed max_frame_bytes "
+                f"({self.max_frame_bytes})"
             )
 
     def to_json(self) -> dict[str, float | int]:

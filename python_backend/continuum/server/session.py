@@ -1,10 +1,14 @@
-"""Per-connection state on the backend: handshake, request budget, subscriptions."""
+"""Per-connection state on the backend: handshake, request budget, subscriptions, transfers."""
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+from continuum.server.transfer import Transfer
 
 
 @dataclass
@@ -42,6 +46,19 @@ class Session:
     topics: set[str] = field(default_factory=set)
     last_seen: float = field(default_factory=time.monotonic)
     requests: int = 0
+    transfers: dict[int, Transfer] = field(default_factory=dict)
+    _transfer_ids: Iterator[int] = field(
+        default_factory=lambda: itertools.count(1), init=False, repr=False
+    )
+
+    def next_transfer_id(self) -> int:
+        return next(self._transfer_ids)
+
+    def close(self) -> None:
+        """Cancel what the session still runs (its transfers): it is being forgotten."""
+        for transfer in self.transfers.values():
+            transfer.cancel()
+        self.transfers.clear()
 
 
 class SessionTable:
@@ -55,6 +72,9 @@ class SessionTable:
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+    def __iter__(self) -> Iterator[Session]:
+        return iter(list(self._sessions.values()))
 
     def get_or_create(self, routing_id: bytes, now: float) -> Session | None:
         """The session of ``routing_id``; a new one if there is room, else None."""
@@ -70,8 +90,8 @@ class SessionTable:
         return session
 
     def expire(self, now: float) -> int:
-        """Forget sessions idle for longer than the timeout; returns how many."""
+        """Forget sessions idle for longer than the timeout, closing them; returns how many."""
         stale = [r for r, s in self._sessions.items() if now - s.last_seen > self.idle_timeout_s]
         for r in stale:
-            del self._sessions[r]
+            self._sessions.pop(r).close()
         return len(stale)

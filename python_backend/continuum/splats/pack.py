@@ -18,8 +18,8 @@ padded with zero texels to ``height`` rows:
     scales     rgba16f  log sx, log sy, log sz, 0
     colors     rgba16f  SH DC coefficient r, g, b, 0
     sh         rgba16f  only for sh_degree > 0: ``sh_texels`` texels per splat holding the
-                        3 (K - 1) higher coefficients coefficient-major (k1 r, k1 g, k1 b, k2 r ...),
-                        zero padded; ``SH_SPLATS_PER_ROW`` splats per row
+                        3 (K - 1) higher coefficients coefficient-major (k1 r, k1 g, k1 b,
+                        k2 r ...), zero padded; ``SH_SPLATS_PER_ROW`` splats per row
 
 That is 44 octets per splat at SH degree 0 on the GPU, counting the engine's 4-octet sort index.
 """
@@ -44,8 +44,12 @@ TEXTURE_WIDTH = 2048  # texels per row of the per-splat sections
 SH_SPLATS_PER_ROW = 512  # splats per row of the SH section
 MAX_TEXTURE_ROWS = 16384  # what every Godot renderer can sample
 MAX_SPLATS = TEXTURE_WIDTH * MAX_TEXTURE_ROWS
-_SECTIONS = (("means", "rgba32f"), ("rotations", "rgba16f"), ("scales", "rgba16f"),
-             ("colors", "rgba16f"))
+_SECTIONS = (
+    ("means", "rgba32f"),
+    ("rotations", "rgba16f"),
+    ("scales", "rgba16f"),
+    ("colors", "rgba16f"),
+)
 _TEXEL_BYTES = {"rgba32f": 16, "rgba16f": 8}
 
 
@@ -107,12 +111,18 @@ def pack_splats(cloud: SplatCloud, *, sh_degree: int | None = None) -> bytes:
         "colors": image([*c.sh[:, 0].unbind(1), zero], np.dtype(np.float16), texels, 4),
     }
     formats = dict(_SECTIONS)
-    header: dict = {"count": n, "sh_degree": degree, "width": TEXTURE_WIDTH, "height": height,
-                    "aabb": list(splat_bounds(c))}
+    header: dict = {
+        "count": n,
+        "sh_degree": degree,
+        "width": TEXTURE_WIDTH,
+        "height": height,
+        "aabb": list(splat_bounds(c)),
+    }
     if degree > 0:
         per = sh_texels(degree)
         sh_height = math.ceil(n / SH_SPLATS_PER_ROW)
-        rest = c.sh[:, 1 : num_coeffs(degree)].reshape(n, -1)  # [N, 3 (K - 1)] coefficient-major
+        k = num_coeffs(degree)
+        rest = c.sh[:, 1:k].reshape(n, 3 * (k - 1))  # [N, 3 (K - 1)] coefficient-major
         data = np.zeros((sh_height * SH_SPLATS_PER_ROW, per * 4), dtype=np.float16)
         data[:n, : rest.shape[1]] = rest.numpy()
         blobs["sh"] = data.astype("<f2").tobytes()
@@ -121,8 +131,9 @@ def pack_splats(cloud: SplatCloud, *, sh_degree: int | None = None) -> bytes:
 
     # The header holds the section offsets, which depend on the header's own length: lay it out
     # again until the offsets stop moving (twice, or three times when a digit is added).
-    sections = [{"name": k, "format": formats[k], "offset": 0, "bytes": len(v)}
-                for k, v in blobs.items()]
+    sections = [
+        {"name": k, "format": formats[k], "offset": 0, "bytes": len(v)} for k, v in blobs.items()
+    ]
     header["sections"] = sections
     raw = b""
     while len(raw) != len(raw := _header_bytes(header)):
@@ -152,10 +163,13 @@ def read_pack_header(data: bytes | memoryview) -> PackHeader:
         header = json.loads(bytes(data[12 : 12 + length]).decode("utf-8"))
         n, degree = int(header["count"]), int(header["sh_degree"])
         height = int(header["height"])
-        sections = {s["name"]: (str(s["format"]), int(s["offset"]), int(s["bytes"]))
-                    for s in header["sections"]}
+        sections = {
+            s["name"]: (str(s["format"]), int(s["offset"]), int(s["bytes"]))
+            for s in header["sections"]
+        }
         aabb = tuple(float(v) for v in header["aabb"])
-    except (ValueError, KeyError, TypeError) as exc:
+    # OverflowError: json reads Infinity, which int() refuses with it.
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
         raise SplatFormatError(f"splat pack header is malformed: {exc}") from exc
     if not 0 <= n <= MAX_SPLATS or degree not in (0, 1, 2, 3) or len(aabb) != 6:
         raise SplatFormatError(f"splat pack header out of range: count {n}, sh_degree {degree}")
@@ -169,8 +183,9 @@ def read_pack_header(data: bytes | memoryview) -> PackHeader:
     for name, (fmt, size) in expected.items():
         got = sections.get(name)
         if got is None or got[0] != fmt or got[2] != size:
-            raise SplatFormatError(f"splat pack section {name!r} should be {fmt} of {size} "
-                                   f"octets, got {got}")
+            raise SplatFormatError(
+                f"splat pack section {name!r} should be {fmt} of {size} octets, got {got}"
+            )
         if got[1] % 16 or got[1] < 12 + length or got[1] + size > len(data):
             raise SplatFormatError(f"splat pack section {name!r} lies outside the pack")
     return PackHeader(n, degree, height, per, sh_height, aabb, sections)
@@ -183,8 +198,9 @@ def unpack_splats(data: bytes | memoryview) -> SplatCloud:
 
     def section(name: str, dtype: str, width: int) -> torch.Tensor:
         _, offset, size = head.sections[name]
-        arr = np.frombuffer(data, dtype=dtype, count=size // np.dtype(dtype).itemsize,
-                            offset=offset).reshape(-1, width)
+        arr = np.frombuffer(
+            data, dtype=dtype, count=size // np.dtype(dtype).itemsize, offset=offset
+        ).reshape(-1, width)
         return torch.from_numpy(arr[:n].astype(np.float32))
 
     means = section("means", "<f4", 4)

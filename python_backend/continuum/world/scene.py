@@ -73,6 +73,26 @@ class Scene:
                 return e
         raise KeyError(f"no entity {entity_id!r} in scene {self.name!r}")
 
+    def resolve(self, relative: str) -> Path:
+        """The file that ``relative`` names inside the scene folder.
+
+        Raises:
+            SceneError: the scene has no folder, or the path leads outside it.
+        """
+        if self.path is None:
+            raise SceneError(
+                f"scene {self.name!r} was not loaded from a folder, so it cannot name the file "
+                f"{relative!r}; load it with load_scene"
+            )
+        folder = self.path.resolve()
+        target = (folder / relative).resolve()
+        if not target.is_relative_to(folder):
+            raise SceneError(
+                f"{self.path / 'scene.json'}: the file {relative!r} lies outside the scene "
+                "folder; scenes may only name files inside their own folder"
+            )
+        return target
+
 
 @cache
 def scene_schema() -> dict[str, Any]:
@@ -115,7 +135,9 @@ def load_scene(path: str | Path) -> Scene:
 
     entities = tuple(_entity(file, raw) for raw in doc["entities"])
     _check_references(file, entities)
-    return Scene(doc["name"], doc.get("description", ""), entities, file.parent)
+    scene = Scene(doc["name"], doc.get("description", ""), entities, file.parent)
+    _check_files(file, scene)
+    return scene
 
 
 def _entity(file: Path, raw: dict[str, Any]) -> Entity:
@@ -140,6 +162,16 @@ def _entity(file: Path, raw: dict[str, Any]) -> Entity:
         tags=tuple(raw.get("tags", ())),
         components=raw.get("components", {}),
     )
+
+
+def _check_files(file: Path, scene: Scene) -> None:
+    for e in scene.entities:
+        splat = e.components.get("splat")
+        if splat is not None and not scene.resolve(splat["file"]).is_file():
+            raise SceneError(
+                f"{file}: entity {e.id!r}: splat file {splat['file']!r} does not exist in "
+                f"{file.parent}"
+            )
 
 
 def _check_references(file: Path, entities: tuple[Entity, ...]) -> None:
