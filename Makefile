@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup godot demo test lint bench clean
+.PHONY: help setup godot xvfb demo test lint bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -20,6 +20,9 @@ setup: $(STAMP) godot  ## virtual environment and Godot 4 (cached under .venv an
 godot:  ## provision Godot 4 (honours GODOT=/path/to/godot)
 	@scripts/provision_godot.sh >/dev/null
 
+xvfb:  ## Xvfb for the windowed tests: the system's, else Debian's into .cache (honours XVFB=)
+	@scripts/provision_xvfb.sh >/dev/null
+
 demo: setup  ## start the backend and the Godot demo, print what they exchanged
 	$(VENV)/bin/continuum demo
 
@@ -28,11 +31,11 @@ lint: $(STAMP)  ## ruff and gdlint
 	$(VENV)/bin/ruff format --check .
 	cd engine_plugin/godot && ../../$(VENV)/bin/gdlint .
 
-test: setup lint  ## every test: Python unit, vectors, real pyzmq, real headless Godot
-	GODOT="$$(scripts/provision_godot.sh)" $(PY) -m pytest -q
+test: setup xvfb lint  ## every test: Python unit, vectors, real pyzmq, real Godot (headless, Xvfb)
+	GODOT="$$(scripts/provision_godot.sh)" XVFB="$$(scripts/provision_xvfb.sh)" $(PY) -m pytest -q
 
 bench: setup  ## the bridge benchmark (one JSON object)
 	GODOT="$$(scripts/provision_godot.sh)" $(VENV)/bin/continuum bench bridge
 
-clean:  ## remove the virtual environment, Godot and caches
+clean:  ## remove the virtual environment, Godot, Xvfb and caches
 	rm -rf $(VENV) .cache engine_plugin/godot/.godot .pytest_cache .ruff_cache

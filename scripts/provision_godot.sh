@@ -47,6 +47,8 @@ case "${1:-}" in
 esac
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/_private_apt.sh
+. "$SCRIPT_DIR/_private_apt.sh"
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 CACHE="$REPO_ROOT/.cache/godot"
 WRAPPER="$CACHE/bin/godot"
@@ -110,9 +112,7 @@ if [ "$MODE" = print ]; then
 fi
 
 # ---------------------------------------------------------------- slow path
-for tool in apt-get apt-cache dpkg dpkg-deb flock timeout; do
-    command -v "$tool" >/dev/null 2>&1 || die "required tool '$tool' not found (this script needs a Debian-based host)"
-done
+papt_require_tools
 
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"
@@ -124,91 +124,16 @@ if fast_path_ok; then
 fi
 rm -f "$STAMP"
 
-ARCH=$(dpkg --print-architecture)
-case "$ARCH" in
-    amd64) TRIPLET=x86_64-linux-gnu;  LDSO=ld-linux-x86-64.so.2 ;;
-    arm64) TRIPLET=aarch64-linux-gnu; LDSO=ld-linux-aarch64.so.1 ;;
-    *) die "unsupported architecture '$ARCH' (supported: amd64, arm64)" ;;
-esac
+papt_arch
 
-# Detect the Debian mirror the host already uses (first non-security entry whose
-# path ends in /debian), so that a local mirror / snapshot proxy is honoured.
-detect_mirror() {
-    local f uri
-    {
-        for f in /etc/apt/sources.list.d/*.sources; do
-            [ -f "$f" ] && sed -n 's/^[[:space:]]*URIs:[[:space:]]*//p' "$f" | tr ' \t' '\n\n'
-        done
-        for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-            [ -f "$f" ] && sed -n -E 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/p' "$f"
-        done
-    } 2>/dev/null | while read -r uri; do
-        uri=${uri%/}
-        case "$uri" in
-            http://*/debian|https://*/debian) printf '%s\n' "$uri"; break ;;
-        esac
-    done
-}
-
-MIRROR=${GODOT_DEBIAN_MIRROR:-$(detect_mirror || true)}
+MIRROR=${GODOT_DEBIAN_MIRROR:-$(papt_detect_mirror || true)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SUITE=${GODOT_DEBIAN_SUITE:-sid}
 
 APTDIR="$CACHE/apt"
 DEBDIR="$CACHE/debs"
-rm -rf "$APTDIR" "$DEBDIR"
-mkdir -p "$APTDIR/parts" "$APTDIR/sources.d" "$APTDIR/prefs.d" "$APTDIR/lists/partial" \
-         "$APTDIR/cache/archives/partial" "$DEBDIR"
-: > "$APTDIR/status"
-
-SIGNED_BY=""
-[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] &&
-    SIGNED_BY="[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
-printf 'deb %s%s %s main\n' "$SIGNED_BY" "$MIRROR" "$SUITE" > "$APTDIR/sources.list"
-
-# Private apt.conf: the host's apt.conf.d is NOT read (its hooks, e.g. PackageKit
-# or docker-clean, are not for us), but its proxy settings are carried over.
-{
-    apt-config dump 2>/dev/null | grep -E '^Acquire::[A-Za-z]+::Proxy' || true
-    cat <<EOF
-Dir::Etc::Parts "$APTDIR/parts";
-Dir::Etc::SourceList "$APTDIR/sources.list";
-Dir::Etc::SourceParts "$APTDIR/sources.d";
-Dir::Etc::Preferences "$APTDIR/preferences";
-Dir::Etc::PreferencesParts "$APTDIR/prefs.d";
-Dir::State "$APTDIR";
-Dir::State::Lists "$APTDIR/lists";
-Dir::State::status "$APTDIR/status";
-Dir::Cache "$APTDIR/cache";
-Dir::Cache::pkgcache "pkgcache.bin";
-Dir::Cache::srcpkgcache "srcpkgcache.bin";
-APT::Architecture "$ARCH";
-APT::Architectures { "$ARCH"; };
-APT::Sandbox::User "root";
-APT::Get::AllowUnauthenticated "false";
-Acquire::Check-Valid-Until "false";
-Acquire::Languages "none";
-Acquire::IndexTargets::deb::DEP-11::DefaultEnabled "false";
-Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled "false";
-Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled "false";
-Acquire::IndexTargets::deb::DEP-11-icons-hidpi::DefaultEnabled "false";
-Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";
-Acquire::Retries "3";
-EOF
-} > "$APTDIR/apt.conf"
-export APT_CONFIG="$APTDIR/apt.conf"
-
-log "fetching package lists for Debian $SUITE from $MIRROR ..."
-if ! apt-get -q -o Acquire::Check-Valid-Until=false update >"$APTDIR/update.log" 2>&1; then
-    cat "$APTDIR/update.log" >&2
-    die "apt-get update for Debian $SUITE failed (mirror $MIRROR; set GODOT_DEBIAN_MIRROR to override)"
-fi
-if grep -qE '^(W|E):' "$APTDIR/update.log"; then
-    grep -E '^(W|E):' "$APTDIR/update.log" >&2
-    if grep -qE '^(W|E): Failed to fetch' "$APTDIR/update.log"; then
-        die "could not fetch the Debian $SUITE package lists from $MIRROR (set GODOT_DEBIAN_MIRROR to override)"
-    fi
-fi
+papt_configure "$APTDIR" "$DEBDIR" "$MIRROR" "$SUITE"
+papt_update "$MIRROR" "$SUITE" GODOT_DEBIAN_MIRROR
 
 apt-cache show godot >/dev/null 2>&1 || die "no 'godot' package in Debian $SUITE at $MIRROR"
 GODOT_PKG_VERSION=$(apt-cache show --no-all-versions godot | sed -n 's/^Version: //p' | head -n 1)
@@ -221,43 +146,14 @@ for p in "${ROOT_PKGS[@]}"; do
     if apt-cache show "$p" >/dev/null 2>&1; then PKGS+=("$p"); else log "note: package $p not available, skipped"; fi
 done
 
-# Resolve the install set with apt's own resolver against an empty dpkg status
-# (first alternatives only, no recommends). If that fails, fall back to the
-# full recursive dependency closure from apt-cache (larger, but always works).
-mapfile -t REAL < <(
-    apt-get -s -q -o APT::Install-Recommends=false -o APT::Install-Suggests=false \
-        install "${PKGS[@]}" 2>/dev/null | sed -n -E 's/^Inst ([^ ]+) .*/\1/p' | sort -u
-)
-if [ "${#REAL[@]}" -eq 0 ] || ! printf '%s\n' "${REAL[@]}" | grep -x godot >/dev/null; then
-    log "apt resolver failed; falling back to the recursive apt-cache closure"
-    mapfile -t CLOSURE < <(
-        apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
-            --no-breaks --no-replaces --no-enhances "${PKGS[@]}" |
-            grep -E '^[a-z0-9]' | sort -u
-    )
-    [ "${#CLOSURE[@]}" -gt 0 ] || die "dependency resolution produced nothing"
-    # Keep only real packages (virtual ones have no stanza).
-    mapfile -t REAL < <(
-        apt-cache show --no-all-versions "${CLOSURE[@]}" 2>/dev/null | sed -n 's/^Package: //p' | sort -u
-    )
-fi
-[ "${#REAL[@]}" -gt 0 ] || die "dependency resolution produced nothing"
-log "downloading ${#REAL[@]} packages into $DEBDIR ..."
-( cd "$DEBDIR" && apt-get -q download "${REAL[@]}" ) >"$APTDIR/download.log" 2>&1 || {
-    tail -n 30 "$APTDIR/download.log" >&2
-    die "apt-get download failed"
-}
+papt_resolve godot "${PKGS[@]}"
+papt_download "$DEBDIR" "$APTDIR" "${PAPT_PACKAGES[@]}"
 
 log "unpacking into $CACHE/prefix ..."
 PREFIX_TMP="$CACHE/prefix.tmp"
 rm -rf "$PREFIX_TMP"
-mkdir -p "$PREFIX_TMP"
+papt_unpack "$DEBDIR" "$PREFIX_TMP"
 shopt -s nullglob
-debs=("$DEBDIR"/*.deb)
-[ "${#debs[@]}" -gt 0 ] || die "no .deb files were downloaded"
-for d in "${debs[@]}"; do
-    dpkg-deb -x "$d" "$PREFIX_TMP" || die "dpkg-deb -x failed on $d"
-done
 
 # Locate the Godot binary shipped by the godot package.
 BIN=""
@@ -284,11 +180,7 @@ fi
 [ -f "$PREFIX_TMP/$BIN" ] || die "Godot binary $BIN is not a regular file in the prefix"
 log "Godot binary: /$BIN"
 
-LDSO_REL=""
-for c in "usr/lib/$TRIPLET/$LDSO" "lib/$TRIPLET/$LDSO" "usr/lib64/$LDSO" "lib64/$LDSO"; do
-    if [ -e "$PREFIX_TMP/$c" ]; then LDSO_REL=$c; break; fi
-done
-[ -n "$LDSO_REL" ] || die "dynamic loader $LDSO not found in the prefix (libc6 missing from the closure?)"
+LDSO_REL=$(papt_ldso "$PREFIX_TMP")
 
 # Vulkan: only lavapipe (software) is offered to the loader, so rendering is the
 # same on every machine. Its ICD manifest uses an absolute library path; rewrite
