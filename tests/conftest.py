@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from continuum.world import load_scene
 
 REPO = Path(__file__).resolve().parents[1]
 HELLO = REPO / "scenes" / "hello"
+# The real splat files (MANIFEST.md there): $CONTINUUM_SPLAT_DATA, else beside the repository.
+SPLAT_DATA = Path(os.environ.get("CONTINUUM_SPLAT_DATA") or REPO.parent / "shared/data/splats")
 SPLATS = REPO / "scenes" / "splats"
 
 
