@@ -66,7 +66,8 @@ func _main() -> void:
 func _run_handshake() -> Dictionary:
 	var welcome := await _connect()
 	return {
-		"ok": _session.protocol_version == "1.0" and not _session.session_id.is_empty(),
+		"ok": _session.protocol_version == SessionScript.PROTOCOL_VERSION
+			and not _session.session_id.is_empty(),
 		"protocol": welcome.get("protocol"),
 		"server": welcome.get("server"),
 		"session": welcome.get("session"),

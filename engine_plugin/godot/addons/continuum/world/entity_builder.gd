@@ -5,9 +5,11 @@ extends RefCounted
 ## One node per entity, named by the entity's name (its id when it has none), with metadata
 ## "continuum_id" (and "continuum_tags", "continuum_components" for unknown components).
 ## The entity node's class follows its first node-making component, in this order: shape
-## (MeshInstance3D), light (DirectionalLight3D, OmniLight3D, SpotLight3D), camera (Camera3D),
-## label (Label3D); further ones become child nodes named after the component. An entity with
-## none is a plain Node3D. Transforms use glTF conventions, which are Godot's (right-handed,
+## (MeshInstance3D), splat (SplatInstance3D), light (DirectionalLight3D, OmniLight3D,
+## SpotLight3D), camera (Camera3D), label (Label3D); further ones become child nodes named after
+## the component. An entity with none is a plain Node3D. A splat node starts without a cloud:
+## its component names the splat pack by hash (metadata "continuum_splat"), which ContinuumWorld
+## fetches and assigns. Transforms use glTF conventions, which are Godot's (right-handed,
 ## +Y up, metres, quaternions x, y, z, w). An entity with a `parent` is attached under that
 ## entity's node, whatever the order of the list.
 ##
@@ -28,7 +30,10 @@ const DEFAULT_LABEL_SIZE := 0.2
 ## Font size labels are rasterised at; `size` sets the pixel size to match.
 const LABEL_FONT_SIZE := 64
 ## Components this builder turns into nodes or materials.
-const KNOWN_COMPONENTS: PackedStringArray = ["shape", "material", "light", "camera", "label"]
+const KNOWN_COMPONENTS: PackedStringArray = [
+	"shape", "material", "splat", "light", "camera", "label"]
+## Name of a splat node that is a child of its entity's node.
+const SPLAT_NODE_NAME := "Splat"
 
 ## Push warnings (true) or only collect them in [member warnings] (false, for tests).
 var report_warnings: bool = true
@@ -36,6 +41,9 @@ var report_warnings: bool = true
 var warnings: PackedStringArray = []
 ## Entity id -> its Node3D, for the last [method build].
 var nodes_by_id: Dictionary = {}
+## Entity id -> its splat component (asset, bytes, count, sh_degree, aabb), for the entities of
+## the last [method build] that have one.
+var splats_by_id: Dictionary = {}
 
 var _id_regex: RegEx = RegEx.create_from_string(ID_PATTERN)
 
@@ -46,6 +54,7 @@ var _id_regex: RegEx = RegEx.create_from_string(ID_PATTERN)
 func build(entities: Variant) -> Array[Node3D]:
 	warnings = PackedStringArray()
 	nodes_by_id = {}
+	splats_by_id = {}
 	var roots: Array[Node3D] = []
 	if typeof(entities) != TYPE_ARRAY:
 		_warn("entities must be an array, got %s; nothing built" % type_string(typeof(entities)))
@@ -62,6 +71,8 @@ func build(entities: Variant) -> Array[Node3D]:
 			continue
 		var id: String = entity["id"]
 		nodes_by_id[id] = node
+		if entity.get("components", {}).has("splat"):
+			splats_by_id[id] = entity.components.splat
 		parent_ids[id] = entity.get("parent", "")
 		order.append(id)
 	# 2. Parenting, now that every entity has its node.
@@ -174,6 +185,8 @@ func _check_components(components: Dictionary) -> String:
 				problem = _check_camera(component)
 			"label":
 				problem = _check_label(component)
+			"splat":
+				problem = check_splat(component)
 		if not problem.is_empty():
 			return problem
 	return ""
@@ -245,6 +258,40 @@ func _check_camera(camera: Dictionary) -> String:
 	return problem
 
 
+## Returns "" when [param splat] is a splat component as the backend sends it
+## (scene.schema.json [code]$defs/splat_asset[/code]), else what is wrong.
+static func check_splat(splat: Dictionary) -> String:
+	var problem := ""
+	var asset: Variant = splat.get("asset")
+	if typeof(asset) != TYPE_STRING or asset.length() != 64 or asset != asset.to_lower() \
+			or not asset.is_valid_hex_number():
+		problem = "'splat.asset' must be a sha256 of 64 lowercase hex digits, got %s" % _show(asset)
+	elif not _is_count(splat.get("bytes")):
+		problem = "'splat.bytes' must be an integer >= 0, got %s" % _show(splat.get("bytes"))
+	elif splat.has("count") and not _is_count(splat["count"]):
+		problem = "'splat.count' must be an integer >= 0, got %s" % _show(splat["count"])
+	elif splat.has("sh_degree") and not (_is_count(splat["sh_degree"]) and splat["sh_degree"] <= 3):
+		problem = "'splat.sh_degree' must be 0, 1, 2 or 3, got %s" % _show(splat["sh_degree"])
+	elif splat.has("aabb") and not _is_numbers(splat["aabb"], 6):
+		problem = "'splat.aabb' must be 6 numbers, got %s" % _show(splat["aabb"])
+	return problem
+
+
+## A SplatInstance3D without a cloud yet, for the (checked) splat component [param splat].
+static func make_splat_node(splat: Dictionary) -> SplatInstance3D:
+	var result := SplatInstance3D.new()
+	result.name = SPLAT_NODE_NAME
+	result.set_meta("continuum_splat", splat.duplicate(true))
+	return result
+
+
+## The splat node of an entity node: the node itself or its child "Splat"; null when none.
+static func find_splat_node(entity_node: Node3D) -> SplatInstance3D:
+	if entity_node is SplatInstance3D:
+		return entity_node
+	return entity_node.get_node_or_null(SPLAT_NODE_NAME) as SplatInstance3D
+
+
 func _check_label(label: Dictionary) -> String:
 	var problem := ""
 	if typeof(label.get("text")) != TYPE_STRING:
@@ -259,6 +306,8 @@ func _make_entity_node(components: Dictionary) -> Node3D:
 	var nodes: Array[Node3D] = []
 	if components.has("shape"):
 		nodes.append(_make_mesh(components["shape"], components.get("material", {})))
+	if components.has("splat"):
+		nodes.append(make_splat_node(components["splat"]))
 	if components.has("light"):
 		nodes.append(_make_light(components["light"]))
 	if components.has("camera"):
@@ -388,6 +437,11 @@ func _flush_warning_count() -> void:
 static func _is_number(value: Variant) -> bool:
 	var type := typeof(value)
 	return type == TYPE_INT or (type == TYPE_FLOAT and is_finite(value))
+
+
+static func _is_count(value: Variant) -> bool:
+	return (typeof(value) == TYPE_INT and value >= 0) or (
+		typeof(value) == TYPE_FLOAT and value >= 0.0 and value == floorf(value) and value < 9.0e15)
 
 
 static func _is_positive(value: Variant) -> bool:

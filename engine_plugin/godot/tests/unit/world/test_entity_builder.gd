@@ -154,10 +154,45 @@ func test_shapes_lights_and_alpha() -> void:
 
 func test_unknown_components_are_kept_as_metadata() -> void:
 	_build([{"id": "thing", "components": {
-		"splat": {"asset": "sha256:00"}, "shape": {"type": "sphere", "radius": 1}}}])
+		"smell": {"of": "roses"}, "shape": {"type": "sphere", "radius": 1}}}])
 	assert_eq(_builder.warnings, PackedStringArray(), "unknown components are not errors")
 	assert_true(_node("thing") is MeshInstance3D, "known components still build")
-	assert_eq(_node("thing").get_meta("continuum_components"), {"splat": {"asset": "sha256:00"}})
+	assert_eq(_node("thing").get_meta("continuum_components"), {"smell": {"of": "roses"}})
+
+
+func test_splat_component_makes_a_splat_node() -> void:
+	var splat := {"asset": "ab".repeat(32), "bytes": 100, "count": 3, "sh_degree": 1,
+		"aabb": [-1, -1, -1, 1, 1, 1]}
+	_build([
+		{"id": "cloud", "components": {"splat": splat}},
+		{"id": "both", "components": {"shape": {"type": "box", "size": [1, 1, 1]}, "splat": splat}},
+	])
+	assert_eq(_builder.warnings, PackedStringArray())
+	assert_true(_node("cloud") is SplatInstance3D, "a splat entity is a SplatInstance3D")
+	assert_eq(_node("cloud").get_meta("continuum_splat"), splat)
+	assert_false(_node("cloud").has_meta("continuum_components"), "a known component")
+	assert_eq(_builder.splats_by_id, {"cloud": splat, "both": splat})
+	assert_true(_node("both") is MeshInstance3D, "shape comes first")
+	assert_eq(EntityBuilder.find_splat_node(_node("both")), _node("both").get_node("Splat"))
+	assert_eq(EntityBuilder.find_splat_node(_node("cloud")), _node("cloud"))
+
+
+func test_bad_splat_components_are_skipped() -> void:
+	var good := {"asset": "ab".repeat(32), "bytes": 100}
+	var cases: Array = [
+		{"asset": "AB".repeat(32)}, {"asset": "ab".repeat(31)}, {"asset": "xy".repeat(32)},
+		{"bytes": -1}, {"bytes": 1.5}, {"bytes": "100"}, {"count": -2}, {"sh_degree": 4},
+		{"aabb": [0, 0, 0]},
+	]
+	var entities: Array = []
+	for i in cases.size():
+		var splat := good.duplicate()
+		splat.merge(cases[i], true)
+		entities.append({"id": "e%d" % i, "components": {"splat": splat}})
+	_build(entities)
+	assert_eq(_builder.warnings.size(), cases.size(), "one warning each: %s" % _builder.warnings)
+	assert_eq(_builder.nodes_by_id.size(), 0)
+	assert_eq(EntityBuilder.check_splat(good), "")
 
 
 func test_bad_entries_are_skipped_with_one_warning_each() -> void:

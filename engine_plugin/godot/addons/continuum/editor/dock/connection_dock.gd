@@ -6,8 +6,20 @@ extends VBoxContainer
 ## autoload that a running game uses, and connects only when asked. It shows the connection
 ## state, the backend's host and port (editable), the protocol version, the session id and the
 ## round-trip time. A lost backend is shown as a state and the last reason, never as errors.
+##
+## "Save synced splats to project" fetches the splat pack of every entity of the backend's
+## world (through the verified user:// cache, asset_client.gd), decodes it and saves the
+## SplatCloud as [code]res://continuum_assets/<entity>.res[/code], then says where.
+
+## Emitted when a save of the synced splats ended: the paths written and the problems met.
+signal splats_saved(paths: PackedStringArray, problems: PackedStringArray)
 
 const ContinuumSessionScript = preload("res://addons/continuum/bridge/continuum_session.gd")
+const AssetClient = preload("res://addons/continuum/bridge/asset_client.gd")
+const EntityBuilder = preload("res://addons/continuum/world/entity_builder.gd")
+
+## Where the synced splats are saved.
+const SPLATS_DIR := "res://continuum_assets"
 
 ## Seconds between refreshes of the displayed values (the RTT changes without a signal).
 const REFRESH_INTERVAL_S := 0.25
@@ -27,8 +39,11 @@ var _protocol_value: Label
 var _session_value: Label
 var _rtt_value: Label
 var _connect_button: Button
+var _save_splats_button: Button
 var _status_label: Label
 var _since_refresh: float = 0.0
+var _assets: AssetClient
+var _saving: bool = false
 
 
 func _init() -> void:
@@ -41,6 +56,10 @@ func _init() -> void:
 	_session.disconnected.connect(_on_session_disconnected)
 	_session.error_reported.connect(_on_session_error_reported)
 	add_child(_session)
+	_assets = AssetClient.new()
+	_assets.name = "Assets"
+	_assets.session = _session
+	add_child(_assets, false, Node.INTERNAL_MODE_BACK)
 	_refresh()
 
 
@@ -84,6 +103,88 @@ func disconnect_from_backend() -> void:
 	_refresh()
 
 
+## The text of the status line under the buttons.
+func get_status_text() -> String:
+	return _status_label.text
+
+
+## Fetches the splat pack of every entity of the backend's world, and saves each as a
+## SplatCloud resource [code]<target_dir>/<entity id>.res[/code]. A coroutine; shows and returns
+## [code]{"paths": PackedStringArray, "problems": PackedStringArray}[/code], and emits
+## [signal splats_saved].
+func save_synced_splats(target_dir: String = SPLATS_DIR) -> Dictionary:
+	var paths := PackedStringArray()
+	var problems := PackedStringArray()
+	if _saving:
+		problems.append("a save is running already")
+	elif not _session.is_backend_connected():
+		problems.append("not connected: connect to a backend first")
+	else:
+		_saving = true
+		_refresh()
+		_status_label.text = "Fetching the world's splats ..."
+		await _save_splats(target_dir, paths, problems)
+		_saving = false
+	var lines := PackedStringArray()
+	if not paths.is_empty():
+		lines.append("Saved %d splat cloud(s) to %s: %s" % [
+			paths.size(), target_dir, ", ".join(Array(paths).map(
+				func(p: String) -> String: return p.get_file()))])
+	elif problems.is_empty():
+		lines.append("The backend's world has no splats to save")
+	for problem in problems:
+		lines.append("Not saved: " + problem)
+	_status_label.text = "\n".join(lines)
+	if not paths.is_empty() and Engine.is_editor_hint():
+		EditorInterface.get_resource_filesystem().scan()
+	_refresh()
+	splats_saved.emit(paths, problems)
+	return {"paths": paths, "problems": problems}
+
+
+## Saves [param cloud] as [code]<target_dir>/<entity_id>.res[/code] (the id made a valid file
+## name). Returns [code]{"path": path}[/code] or [code]{"error": code, "message": text}[/code].
+static func save_cloud(cloud: Resource, target_dir: String, entity_id: String) -> Dictionary:
+	var made := DirAccess.make_dir_recursive_absolute(target_dir)
+	var path := target_dir.path_join(entity_id.validate_filename() + ".res")
+	var saved := made if made != OK else ResourceSaver.save(cloud, path)
+	if saved != OK:
+		return {"error": "save_failed", "message": "cannot save %s: %s" % [
+			path, error_string(saved)]}
+	return {"path": path}
+
+
+func _save_splats(
+	target_dir: String, paths: PackedStringArray, problems: PackedStringArray
+) -> void:
+	var reply: Dictionary = await _session.request("world.get")
+	if reply.kind != "world":
+		problems.append("world.get failed: %s" % reply.header.get("message", reply.kind))
+		return
+	var entities: Variant = reply.header.get("entities", [])
+	for entity: Variant in entities if entities is Array else []:
+		var components: Variant = entity.get("components") if entity is Dictionary else null
+		if not components is Dictionary or not components.get("splat") is Dictionary:
+			continue
+		var id := str(entity.get("id", ""))
+		var splat: Dictionary = components.splat
+		var problem := EntityBuilder.check_splat(splat)
+		var got: Dictionary = {}
+		if problem.is_empty():
+			got = await _assets.fetch(splat.asset, int(splat.bytes))
+			problem = str(got.get("message", ""))
+		if problem.is_empty():
+			var decoded: Dictionary = SplatCloud.from_pack(got.data)
+			problem = str(decoded.get("message", ""))
+			if problem.is_empty():
+				var saved := save_cloud(decoded.cloud, target_dir, id)
+				problem = str(saved.get("message", ""))
+				if problem.is_empty():
+					paths.append(saved.path)
+		if not problem.is_empty():
+			problems.append("%s: %s" % [id, problem])
+
+
 func _build_ui() -> void:
 	var grid := GridContainer.new()
 	grid.name = "Grid"
@@ -114,6 +215,13 @@ func _build_ui() -> void:
 	_connect_button.name = "ConnectButton"
 	_connect_button.pressed.connect(_on_connect_button_pressed)
 	add_child(_connect_button)
+	_save_splats_button = Button.new()
+	_save_splats_button.name = "SaveSplatsButton"
+	_save_splats_button.text = "Save synced splats to project"
+	_save_splats_button.tooltip_text = (
+		"Fetch the splats of the backend's world and save each as %s/<entity>.res" % SPLATS_DIR)
+	_save_splats_button.pressed.connect(_on_save_splats_button_pressed)
+	add_child(_save_splats_button)
 	_status_label = Label.new()
 	_status_label.name = "StatusLabel"
 	_status_label.autowrap_mode = TextServer.AUTOWRAP_WORD_SMART
@@ -160,6 +268,7 @@ func _refresh() -> void:
 	_set_text(_connect_button, "Connect" if idle else "Disconnect")
 	_host_edit.editable = idle
 	_port_spin.editable = idle
+	_save_splats_button.disabled = not online or _saving
 
 
 func _set_text(control: Control, text: String) -> void:
@@ -172,6 +281,10 @@ func _on_connect_button_pressed() -> void:
 		connect_to_backend()
 	else:
 		disconnect_from_backend()
+
+
+func _on_save_splats_button_pressed() -> void:
+	save_synced_splats()
 
 
 func _on_host_submitted(_text: String) -> void:
