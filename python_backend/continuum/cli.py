@@ -68,10 +68,20 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", help="start the backend and the Godot demo, and report what they exchanged"
     )
-    demo.add_argument("--scene", default=None, help="scene folder (default scenes/hello)")
+    demo.add_argument("--scene", default=None, help="scene folder (default scenes/splats)")
     demo.add_argument("--seconds", type=float, default=5.0, help="how long the demo runs")
     demo.add_argument(
-        "--headless", action="store_true", help="no window even when a display is available"
+        "--headless",
+        action="store_true",
+        help="no window (and so no screenshot); without this flag and without a DISPLAY the "
+        "demo draws on a virtual display (Xvfb)",
+    )
+    demo.add_argument(
+        "--screenshot",
+        default=None,
+        metavar="PATH",
+        help="where to save the PNG of the last frame (default .cache/demo/continuum-demo.png "
+        "in the repository)",
     )
     demo.set_defaults(run=_demo)
 
@@ -124,7 +134,12 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from continuum.demo import run_demo
 
-    return run_demo(scene=args.scene, seconds=args.seconds, headless=args.headless)
+    return run_demo(
+        scene=args.scene,
+        seconds=args.seconds,
+        headless=args.headless,
+        screenshot=args.screenshot,
+    )
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -145,7 +160,17 @@ def _bench_splats() -> dict:
     return bench_splats()
 
 
-BENCHMARKS: dict[str, Callable[[], dict]] = {"bridge": _bench_bridge, "splats": _bench_splats}
+def _bench_engine_splats() -> dict:
+    from continuum.bench.engine_splats import bench_engine_splats
+
+    return bench_engine_splats()
+
+
+BENCHMARKS: dict[str, Callable[[], dict]] = {
+    "bridge": _bench_bridge,
+    "engine-splats": _bench_engine_splats,
+    "splats": _bench_splats,
+}
 
 
 def _scene_check(args: argparse.Namespace) -> int:

@@ -12,7 +12,8 @@ import pytest
 
 from continuum.godot import godot_command, import_project, run_godot
 from continuum.server.process import BackendProcess
-from tests.conftest import HELLO
+from continuum.server.protocol import PROTOCOL_VERSION
+from tests.conftest import HELLO, SPLAT_DATA
 
 pytestmark = pytest.mark.godot
 PROBE = "res://tests/integration/probe.gd"
@@ -41,8 +42,11 @@ def _probe(port: int, scenario: str, *extra: str, timeout_s: float = 90) -> tupl
     return run.returncode, results[-1], run.output
 
 
-def test_gdscript_unit_suite():
-    """The GDScript unit tests (codecs against bridge/vectors, connection, session, world, dock)."""
+def test_gdscript_unit_suite(monkeypatch):
+    """The GDScript unit tests (codecs against bridge/vectors, connection, session, world, dock,
+    splat clouds and decoders, the latter on shared/data/splats where it is there)."""
+    if SPLAT_DATA.is_dir():
+        monkeypatch.setenv("CONTINUUM_SPLAT_DATA", str(SPLAT_DATA.resolve()))
     run = run_godot(["--script", "res://tests/run_tests.gd"], timeout_s=300)
     summary = [line for line in run.output.splitlines() if line.endswith(" failed")]
     assert run.returncode == 0 and summary, run.output[-5000:]
@@ -53,7 +57,7 @@ def test_gdscript_unit_suite():
 def test_handshake(backend):
     code, result, output = _probe(backend.port, "handshake")
     assert code == 0 and result["ok"], output[-3000:]
-    assert result["protocol"] == "1.0" and result["pub_port"] == backend.pub_port
+    assert result["protocol"] == PROTOCOL_VERSION and result["pub_port"] == backend.pub_port
     assert result["tick_hz"] == 60 and "world.get" in result["capabilities"]
     assert result["errors"] == []
 
@@ -156,8 +160,50 @@ def test_garbage_server_is_reported_and_survived():
     assert "SCRIPT ERROR" not in output
 
 
-def test_demo_shows_the_world():
-    """The README's demo command: backend and Godot demo, reported in plain words."""
+def test_demo_shows_the_world(tmp_path):
+    """The README's demo command: the splat scene in a window (a virtual display when there is
+    none), edited live midway, reported in plain words, with a screenshot of the edited torus."""
+    import numpy as np
+    from PIL import Image
+
+    shot = tmp_path / "demo.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "continuum", "demo", "--seconds", "3", "--screenshot", str(shot)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert f"handshake:  ok, protocol {PROTOCOL_VERSION}" in out
+    assert "entities:   2 received: cloud, camera" in out
+    assert int(out.split("ticks:")[1].split()[0]) > 10
+    assert "round trip: p50 " in out
+    assert "splats:     1 entity, 1536 splats, 2 versions shown" in out
+    assert "live edit:  recoloured by height" in out
+    assert f"screenshot: {shot}" in out
+
+    image = np.asarray(Image.open(shot).convert("RGB")).astype(np.int16)  # [H, W, 3]
+    h, w, _ = image.shape
+    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])  # [P, 3]
+    background = np.median(border, axis=0)  # [3]
+    centre = image[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].reshape(-1, 3)  # [M, 3]
+    torus = centre[np.abs(centre - background).max(axis=1) > 40]  # [T, 3]
+    # The scene's camera frames the torus: it fills a good part of the centre, not a speck.
+    assert len(torus) > 0.15 * len(centre), f"{len(torus)} of {len(centre)} pixels in {shot}"
+    bins, counts = np.unique(torus // 64, axis=0, return_counts=True)
+    assert (counts > 0.01 * len(torus)).sum() >= 4, f"too few colours: {bins.tolist()} in {shot}"
+    # It shows the edited version: blue to amber by height, where the rainbow was a third green.
+    green = (torus[:, 1] > torus[:, 0] + 10) & (torus[:, 1] > torus[:, 2] + 10)
+    assert green.mean() < 0.02, f"{green.mean():.0%} green pixels: the first version? {shot}"
+    middle = image[:, 2 * w // 5 : 3 * w // 5]  # [H, W/5, 3], clear of the HUD
+    rows = np.nonzero((np.abs(middle - background).max(axis=2) > 40).any(axis=1))[0]
+    top, bottom = middle[rows.min() + 8].mean(axis=0), middle[rows.max() - 8].mean(axis=0)
+    assert top[0] > top[2] + 40 and bottom[2] > bottom[0] + 40, (top, bottom, shot)
+
+
+def test_demo_headless_has_no_screenshot():
+    """``--headless``: the same run without a window; the edit still swaps in, nothing is drawn."""
     done = subprocess.run(
         [sys.executable, "-m", "continuum", "demo", "--seconds", "2", "--headless"],
         capture_output=True,
@@ -165,7 +211,6 @@ def test_demo_shows_the_world():
         timeout=180,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "handshake:  ok, protocol 1.0" in done.stdout
-    assert "entities:   7 received: floor, cube, ball, pillar, sign, sun, camera" in done.stdout
-    ticks = int(done.stdout.split("ticks:")[1].split()[0])
-    assert ticks > 10
+    assert "entities:   2 received: cloud, camera" in done.stdout
+    assert "splats:     1 entity, 1536 splats, 2 versions shown" in done.stdout
+    assert "screenshot: none (--headless: Godot draws nothing)" in done.stdout
