@@ -1,4 +1,4 @@
-extends SceneTree
+extends "res://tests/script_main.gd"
 ## Headless test runner: runs every test_* method of res://tests/unit/**/test_*.gd, prints one
 ## line per failure and the summary "N passed, M failed", and quits with status 0 or 1.
 ##
@@ -25,7 +25,7 @@ func _initialize() -> void:
 	if ClassDB.class_exists("Logger"):
 		_logger = load(ERROR_LOGGER).new()
 		OS.call("add_logger", _logger)
-	_run.call_deferred()
+	super()
 
 
 func _process(_delta: float) -> bool:
@@ -33,14 +33,12 @@ func _process(_delta: float) -> bool:
 		if Time.get_ticks_msec() - _started_ms > TEST_TIMEOUT_MS:
 			print("FAIL %s: timed out after %.0f s" % [_current, TEST_TIMEOUT_MS / 1000.0])
 			_failed += 1
-			_finish()
+			_quit_with_summary()
 	return false
 
 
-func _run() -> void:
-	_quiet_autoload()
-	var user_args := OS.get_cmdline_user_args()
-	var filter := user_args[0] if not user_args.is_empty() else ""
+func _main() -> void:
+	var filter := positional_args[0] if not positional_args.is_empty() else ""
 	var paths := _find_tests(TEST_ROOT)
 	paths.sort()
 	for path in paths:
@@ -50,7 +48,7 @@ func _run() -> void:
 	if _passed + _failed == 0:
 		print("no tests matched '%s'" % filter)
 		_failed = 1 if not filter.is_empty() else 0
-	_finish()
+	_quit_with_summary()
 
 
 func _run_script(path: String, filter: String) -> void:
@@ -125,14 +123,7 @@ func _take_script_errors() -> PackedStringArray:
 	return _logger.call("take_errors")
 
 
-# The project's "Continuum" autoload would try to reach a backend during the tests.
-func _quiet_autoload() -> void:
-	var autoload := root.get_node_or_null("Continuum")
-	if autoload != null and autoload.has_method("disconnect_from_backend"):
-		autoload.call("disconnect_from_backend")
-
-
-func _finish() -> void:
+func _quit_with_summary() -> void:
 	if _finished:
 		return
 	_finished = true

@@ -1,4 +1,4 @@
-extends SceneTree
+extends "res://tests/script_main.gd"
 ## Times importing a splat file: read, decode and build the SplatCloud, create its images.
 ##
 ##     godot --headless --path engine_plugin/godot --script res://tests/bench/import_bench.gd \
@@ -9,29 +9,16 @@ extends SceneTree
 ## gpu_bytes, every run's import_s, and save_s when --save asks for the resource to be written
 ## (as the editor's importer does). Quits with 0, or 1 when the file does not decode.
 
-const PlyDecoder = preload("res://addons/continuum/editor/importers/ply_decoder.gd")
-const DotSplatDecoder = preload("res://addons/continuum/editor/importers/dot_splat_decoder.gd")
-const SpzDecoder = preload("res://addons/continuum/editor/importers/spz_decoder.gd")
+const SplatImportPlugin = preload(
+	"res://addons/continuum/editor/importers/splat_import_plugin.gd")
 
-const RESULT_PREFIX := "CONTINUUM_RESULT "
-const DECODERS := {"ply": PlyDecoder, "splat": DotSplatDecoder, "spz": SpzDecoder}
-
-
-func _initialize() -> void:
-	_main.call_deferred()
+const DECODERS := SplatImportPlugin.DECODERS
 
 
 func _main() -> void:
-	var autoload := root.get_node_or_null("Continuum")
-	if autoload != null and autoload.has_method("disconnect_from_backend"):
-		autoload.call("disconnect_from_backend")
-	var args := {}
-	for arg in OS.get_cmdline_user_args():
-		if arg.begins_with("--") and "=" in arg:
-			args[arg.substr(2).get_slice("=", 0)] = arg.get_slice("=", 1)
 	var path: String = args.get("file", "")
 	if not DECODERS.has(path.get_extension().to_lower()):
-		_finish(1, {"error": "give --file=<.ply|.splat|.spz>"})
+		finish(1, {"error": "give --file=<.ply|.splat|.spz>"})
 		return
 	var runs: Array[Dictionary] = []
 	var cloud: SplatCloud = null
@@ -39,7 +26,7 @@ func _main() -> void:
 		cloud = null  # the previous run's memory goes first
 		var run := _import_once(path)
 		if run.has("error"):
-			_finish(1, run)
+			finish(1, run)
 			return
 		cloud = run.cloud
 		run.erase("cloud")
@@ -57,7 +44,7 @@ func _main() -> void:
 		var error := ResourceSaver.save(cloud, args.save)
 		result["save_s"] = (Time.get_ticks_usec() - started) / 1e6
 		result["save_error"] = error_string(error)
-	_finish(0, result)
+	finish(0, result)
 
 
 func _import_once(path: String) -> Dictionary:
@@ -78,8 +65,3 @@ func _import_once(path: String) -> Dictionary:
 		"read_s": (read - started) / 1e6, "decode_s": (built - read) / 1e6,
 		"images_s": (done - built) / 1e6,
 	}
-
-
-func _finish(code: int, result: Dictionary) -> void:
-	print(RESULT_PREFIX + JSON.stringify(result))
-	quit(code)

@@ -1,4 +1,4 @@
-extends SceneTree
+extends "res://tests/script_main.gd"
 ## Times the SplatInstance3D depth sort on a worker thread, as the node runs it:
 ##
 ##     godot --headless --path engine_plugin/godot --script res://tests/bench/sort_bench.gd \
@@ -10,15 +10,7 @@ extends SceneTree
 const SplatSorter = preload("res://addons/continuum/splats/splat_sorter.gd")
 
 
-func _initialize() -> void:
-	_main.call_deferred()
-
-
 func _main() -> void:
-	var args := {}
-	for arg in OS.get_cmdline_user_args():
-		var parts := arg.trim_prefix("--").split("=", true, 1)
-		args[parts[0]] = parts[1] if parts.size() > 1 else ""
 	var repeat := int(args.get("repeat", "5"))
 	var rng := RandomNumberGenerator.new()
 	rng.seed = 7
@@ -44,5 +36,4 @@ func _main() -> void:
 				out["error"] = "sorted %d of %d" % [order.size(), count]
 		times.sort()
 		out["sort_ms_%d" % count] = times[times.size() / 2]
-	print("CONTINUUM_RESULT ", JSON.stringify(out))
-	quit(0 if not out.has("error") else 1)
+	finish(0 if not out.has("error") else 1, out)

@@ -1,4 +1,4 @@
-extends SceneTree
+extends "res://tests/script_main.gd"
 ## Splat live-sync scenarios against a real backend, driven by pytest
 ## (tests/integration/test_godot_assets.py).
 ##
@@ -29,25 +29,17 @@ extends SceneTree
 const SessionScript = preload("res://addons/continuum/bridge/continuum_session.gd")
 const WorldScript = preload("res://addons/continuum/world/continuum_world.gd")
 const EntityBuilder = preload("res://addons/continuum/world/entity_builder.gd")
-const MessageCodec = preload("res://addons/continuum/bridge/message_codec.gd")
 
-const RESULT_PREFIX := "CONTINUUM_RESULT "
 const SCENARIOS := ["sync", "refuse", "lost"]
 
 var _session: SessionScript
 var _world: WorldScript
-var _args := {}
-var _done := false
 var _shown: Array[Dictionary] = []  # the "shown" events
 var _failed: Array[Dictionary] = []  # the "failed" events
 var _transfers: Dictionary = {}  # hashes whose chunks started arriving
 var _blank_frames := 0  # frames without a shown cloud once one was shown
 var _frames := 0
 var _nodes: Dictionary = {}  # instance ids of the splat nodes seen
-
-
-func _initialize() -> void:
-	_main.call_deferred()
 
 
 func _process(_delta: float) -> bool:
@@ -62,17 +54,13 @@ func _process(_delta: float) -> bool:
 
 
 func _main() -> void:
-	var autoload := root.get_node_or_null("Continuum")
-	if autoload != null and autoload.has_method("disconnect_from_backend"):
-		autoload.call("disconnect_from_backend")
-	_args = _parse_args(OS.get_cmdline_user_args())
-	var scenario: String = _args.get("scenario", "")
-	if not scenario in SCENARIOS or not _args.has("cache"):
-		_finish(2, {"ok": false, "error": "--scenario must be one of %s; --cache=DIR is needed" % [
+	var scenario: String = args.get("scenario", "")
+	if not scenario in SCENARIOS or not args.has("cache"):
+		finish(2, {"ok": false, "error": "--scenario must be one of %s; --cache=DIR is needed" % [
 			SCENARIOS]})
 		return
-	var timeout_s := float(_args.get("timeout", 60.0))
-	create_timer(timeout_s).timeout.connect(func() -> void: _finish(1, {
+	var timeout_s := float(args.get("timeout", 60.0))
+	create_timer(timeout_s).timeout.connect(func() -> void: finish(1, {
 		"scenario": scenario, "ok": false, "error": "timed out after %.0f s" % timeout_s,
 		"shown": _shown, "failed": _failed}))
 	# 1. A session and a world bound to it; the world loads when the session connects.
@@ -85,12 +73,12 @@ func _main() -> void:
 	_world.session_path = ^"../Session"
 	root.add_child(_world)
 	var assets := _world.get_asset_client()
-	assets.cache_dir = _args.cache
-	assets.credit_window = int(_args.get("credit", 0))
+	assets.cache_dir = args.cache
+	assets.credit_window = int(args.get("credit", 0))
 	_world.splat_updated.connect(_on_splat_updated)
 	_world.splat_failed.connect(_on_splat_failed)
 	_world.world_loaded.connect(
-			func(count: int) -> void: _emit({"event": "world", "entities": count}))
+			func(count: int) -> void: emit_result({"event": "world", "entities": count}))
 	_session.message_received.connect(_on_message)
 	_session.connect_to_backend()
 	# 2. The scenario.
@@ -99,11 +87,17 @@ func _main() -> void:
 	result["shown"] = _shown
 	result["failed"] = _failed
 	result["stats"] = assets.stats
-	_finish(0 if result.get("ok", false) else 1, result)
+	finish(0 if result.get("ok", false) else 1, result)
+
+
+## Adds "t", seconds since Godot started, to [param fields], then prints them.
+func emit_result(fields: Dictionary) -> void:
+	fields["t"] = Time.get_ticks_usec() / 1e6
+	super(fields)
 
 
 func _run_sync() -> Dictionary:
-	var versions := int(_args.get("versions", 1))
+	var versions := int(args.get("versions", 1))
 	while _distinct_shown() < versions:
 		await process_frame
 	var last: Dictionary = _shown[-1]
@@ -166,20 +160,20 @@ func _on_splat_updated(entity_id: String, hash: String) -> void:
 	var event := {"event": "shown", "entity": entity_id, "hash": hash,
 		"count": node.get_shown_cloud().count, "from_cache": from_cache}
 	_shown.append(event)
-	_emit(event)
+	emit_result(event)
 
 
 func _on_splat_failed(entity_id: String, hash: String, code: String) -> void:
 	var event := {"event": "failed", "entity": entity_id, "hash": hash, "code": code}
 	_failed.append(event)
-	_emit(event)
+	emit_result(event)
 
 
 func _on_message(kind: String, header: Dictionary, _blobs: Array) -> void:
 	var hash: Variant = header.get("hash")
 	if kind == "asset.chunk" and hash is String and not _transfers.has(hash):
 		_transfers[hash] = true
-		_emit({"event": "transfer", "hash": hash})
+		emit_result({"event": "transfer", "hash": hash})
 
 
 func _splat_node(entity_id: String) -> SplatInstance3D:
@@ -192,24 +186,3 @@ func _distinct_shown() -> int:
 	for event in _shown:
 		hashes[event.hash] = true
 	return hashes.size()
-
-
-func _emit(fields: Dictionary) -> void:
-	fields["t"] = Time.get_ticks_usec() / 1e6
-	print(RESULT_PREFIX + MessageCodec.to_json(fields))
-
-
-func _finish(status: int, result: Dictionary) -> void:
-	if _done:
-		return
-	_done = true
-	_emit(result)
-	quit(status)
-
-
-static func _parse_args(args: PackedStringArray) -> Dictionary:
-	var parsed := {}
-	for arg in args:
-		if arg.begins_with("--") and arg.contains("="):
-			parsed[arg.substr(2, arg.find("=") - 2)] = arg.substr(arg.find("=") + 1)
-	return parsed

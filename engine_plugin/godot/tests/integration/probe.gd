@@ -1,4 +1,4 @@
-extends SceneTree
+extends "res://tests/script_main.gd"
 ## Integration scenarios against a real backend, driven by pytest (tests/integration/).
 ##
 ##     godot --headless --path engine_plugin/godot --script res://tests/integration/probe.gd \
@@ -22,33 +22,21 @@ extends SceneTree
 const SessionScript = preload("res://addons/continuum/bridge/continuum_session.gd")
 const MessageCodec = preload("res://addons/continuum/bridge/message_codec.gd")
 
-const RESULT_PREFIX := "CONTINUUM_RESULT "
 const SCENARIOS := [
 	"handshake", "request_reply", "ticks", "reconnect", "bench", "bad_server", "unauthorized"]
 
 var _session: SessionScript
-var _args := {}
 var _errors: Array = []
-var _done := false
-
-
-func _initialize() -> void:
-	_main.call_deferred()
 
 
 func _main() -> void:
-	# The project's "Continuum" autoload, if present, would connect on its own.
-	var autoload := root.get_node_or_null("Continuum")
-	if autoload != null and autoload.has_method("disconnect_from_backend"):
-		autoload.call("disconnect_from_backend")
-	_args = _parse_args(OS.get_cmdline_user_args())
-	var scenario: String = _args.get("scenario", "")
+	var scenario: String = args.get("scenario", "")
 	if not scenario in SCENARIOS:
-		_finish(2, {"ok": false, "error": "--scenario must be one of %s" % [SCENARIOS]})
+		finish(2, {"ok": false, "error": "--scenario must be one of %s" % [SCENARIOS]})
 		return
 	var default_timeout := 60.0 if scenario in ["reconnect", "bench"] else 30.0
-	var timeout_s := float(_args.get("timeout", default_timeout))
-	create_timer(timeout_s).timeout.connect(func() -> void: _finish(1, {
+	var timeout_s := float(args.get("timeout", default_timeout))
+	create_timer(timeout_s).timeout.connect(func() -> void: finish(1, {
 		"scenario": scenario, "ok": false, "error": "timed out after %.0f s" % timeout_s,
 		"state": SessionScript.State.keys()[_session.state], "errors": _errors}))
 	# The session reads --continuum-host/port/token itself.
@@ -60,7 +48,7 @@ func _main() -> void:
 	var result: Dictionary = await call("_run_" + scenario)
 	result["scenario"] = scenario
 	result["errors"] = _errors
-	_finish(0 if result.get("ok", false) else 1, result)
+	finish(0 if result.get("ok", false) else 1, result)
 
 
 func _run_handshake() -> Dictionary:
@@ -105,7 +93,7 @@ func _run_request_reply() -> Dictionary:
 
 func _run_ticks() -> Dictionary:
 	await _connect()
-	var count := int(_args.get("count", 30))
+	var count := int(args.get("count", 30))
 	var seqs: Array[int] = []
 	var times: Array[float] = []
 	_session.tick_received.connect(func(seq: int, time: float, _h: Dictionary) -> void:
@@ -129,7 +117,7 @@ func _run_ticks() -> Dictionary:
 
 func _run_reconnect() -> Dictionary:
 	var first := await _connect()
-	_emit({"event": "connected", "session": first.get("session")})
+	emit_result({"event": "connected", "session": first.get("session")})
 	var reason: Array[String] = []
 	_session.disconnected.connect(func(r: String) -> void: reason.append(r), CONNECT_ONE_SHOT)
 	var second: Dictionary = await _session.connected
@@ -150,7 +138,7 @@ func _run_bench() -> Dictionary:
 	OS.low_processor_usage_mode_sleep_usec = 0
 	_session.ping_interval_s = 0.0
 	await _connect()
-	var n := int(_args.get("count", 2000))
+	var n := int(args.get("count", 2000))
 	var blob := PackedByteArray()
 	blob.resize(100)
 	blob.fill(7)
@@ -164,7 +152,7 @@ func _run_bench() -> Dictionary:
 		samples.append((Time.get_ticks_usec() - started) / 1000.0)
 		failures += 0 if reply.kind == "echo" and reply.blobs[0] == blob else 1
 	samples.sort()
-	var bulk := await _bulk(16 << 20, int(_args.get("bulk_repeat", 5)))
+	var bulk := await _bulk(16 << 20, int(args.get("bulk_repeat", 5)))
 	return {
 		"ok": failures == 0 and bulk.intact,
 		"godot_rtt_p50_ms": samples[int(n * 0.5)],
@@ -227,23 +215,3 @@ func _connect() -> Dictionary:
 	_session.connect_to_backend()
 	var welcome: Dictionary = await _session.connected
 	return welcome
-
-
-func _emit(fields: Dictionary) -> void:
-	print(RESULT_PREFIX + MessageCodec.to_json(fields))
-
-
-func _finish(status: int, result: Dictionary) -> void:
-	if _done:
-		return
-	_done = true
-	_emit(result)
-	quit(status)
-
-
-static func _parse_args(args: PackedStringArray) -> Dictionary:
-	var parsed := {}
-	for arg in args:
-		if arg.begins_with("--") and arg.contains("="):
-			parsed[arg.substr(2, arg.find("=") - 2)] = arg.substr(arg.find("=") + 1)
-	return parsed

@@ -1,4 +1,4 @@
-extends SceneTree
+extends "res://tests/script_main.gd"
 ## Decodes a splat file with the plugin's decoder and compares the SplatCloud with the engine pack
 ## Python wrote for the same file (tests/integration/test_godot_import.py).
 ##
@@ -12,48 +12,34 @@ extends SceneTree
 ## to_pack gives Python's header and pack, whether from_pack then to_pack gives Python's pack
 ## back, the decode time, and "ok". Quits with 0 when ok, 1 when not, 2 on bad arguments.
 
-const PlyDecoder = preload("res://addons/continuum/editor/importers/ply_decoder.gd")
-const DotSplatDecoder = preload("res://addons/continuum/editor/importers/dot_splat_decoder.gd")
-const SpzDecoder = preload("res://addons/continuum/editor/importers/spz_decoder.gd")
+const SplatImportPlugin = preload(
+	"res://addons/continuum/editor/importers/splat_import_plugin.gd")
 
-const RESULT_PREFIX := "CONTINUUM_RESULT "
-const DECODERS := {"ply": PlyDecoder, "splat": DotSplatDecoder, "spz": SpzDecoder}
+const DECODERS := SplatImportPlugin.DECODERS
 ## Largest relative difference of a float32 value.
 const FLOAT_TOLERANCE := 1e-6
 ## Largest difference of a half, in units in the last place.
 const HALF_ULPS := 1
 
 
-func _initialize() -> void:
-	_main.call_deferred()
-
-
 func _main() -> void:
-	# The project's "Continuum" autoload, if present, would try to reach a backend.
-	var autoload := root.get_node_or_null("Continuum")
-	if autoload != null and autoload.has_method("disconnect_from_backend"):
-		autoload.call("disconnect_from_backend")
-	var args := {}
-	for arg in OS.get_cmdline_user_args():
-		if arg.begins_with("--") and "=" in arg:
-			args[arg.substr(2).get_slice("=", 0)] = arg.get_slice("=", 1)
 	var path: String = args.get("file", "")
 	if not DECODERS.has(path.get_extension()) or not args.has("pack"):
-		_finish(2, {"ok": false, "error": "give --file=<.ply|.splat|.spz> and --pack=<.cspk>"})
+		finish(2, {"ok": false, "error": "give --file=<.ply|.splat|.spz> and --pack=<.cspk>"})
 		return
 	var started := Time.get_ticks_usec()
 	var decoded: Dictionary = DECODERS[path.get_extension()].decode(
 		FileAccess.get_file_as_bytes(path), {})
 	var decode_s := (Time.get_ticks_usec() - started) / 1e6
 	if decoded.has("error"):
-		_finish(1, {"ok": false, "error": decoded.message})
+		finish(1, {"ok": false, "error": decoded.message})
 		return
 	var python := FileAccess.get_file_as_bytes(args.pack)
 	var expected: Dictionary = SplatCloud.from_pack(python)
 	if expected.has("error"):
-		_finish(1, {"ok": false, "error": "the Python pack: " + expected.message})
+		finish(1, {"ok": false, "error": "the Python pack: " + expected.message})
 		return
-	_finish(0, _compare(decoded.cloud, expected.cloud, python, decode_s))
+	finish(0, _compare(decoded.cloud, expected.cloud, python, decode_s))
 
 
 func _compare(
@@ -121,8 +107,3 @@ static func _half_ulps(a: PackedByteArray, b: PackedByteArray) -> int:
 # A half's bits as an integer that orders like the values.
 static func _ordered(bits: int) -> int:
 	return -(bits & 0x7fff) if bits & 0x8000 else bits
-
-
-func _finish(code: int, result: Dictionary) -> void:
-	print(RESULT_PREFIX + JSON.stringify(result))
-	quit(code)

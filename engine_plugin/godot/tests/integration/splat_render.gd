@@ -1,4 +1,4 @@
-extends SceneTree
+extends "res://tests/script_main.gd"
 ## Renders a splat pack from a fixed camera and saves the frame, for the visual tests and the
 ## engine-splats benchmark. Run under Xvfb without --headless (there is no renderer headless):
 ##
@@ -18,26 +18,16 @@ const SplatInstanceScript = preload("res://addons/continuum/splats/splat_instanc
 ## Frames to wait for the first sort and the upload before capturing.
 const MAX_WAIT_FRAMES := 600
 
-var _args := {}
 
-
-func _initialize() -> void:
-	for arg in OS.get_cmdline_user_args():
-		var parts := arg.trim_prefix("--").split("=", true, 1)
-		_args[parts[0]] = parts[1] if parts.size() > 1 else "true"
-	_run.call_deferred()
-
-
-func _run() -> void:
+func _main() -> void:
 	var result := await _render()
-	print("CONTINUUM_RESULT ", JSON.stringify(result))
-	quit(0 if not result.has("error") else 1)
+	finish(0 if not result.has("error") else 1, result)
 
 
 func _render() -> Dictionary:
-	var bytes := FileAccess.get_file_as_bytes(str(_args.get("pack", "")))
+	var bytes := FileAccess.get_file_as_bytes(str(args.get("pack", "")))
 	if bytes.is_empty():
-		return {"error": "cannot read --pack=%s" % _args.get("pack", "")}
+		return {"error": "cannot read --pack=%s" % args.get("pack", "")}
 	var decoded := SplatCloudScript.from_pack(bytes)
 	if decoded.has("error"):
 		return {"error": decoded.message}
@@ -45,15 +35,11 @@ func _render() -> Dictionary:
 	RenderingServer.set_default_clear_color(Color.BLACK)
 	OS.low_processor_usage_mode = false
 	Engine.max_fps = 0
-	# The project's "Continuum" autoload would try to reach a backend meanwhile.
-	var autoload := root.get_node_or_null("Continuum")
-	if autoload != null:
-		autoload.call("disconnect_from_backend")
 
 	var node: SplatInstance3D = SplatInstanceScript.new()
-	var stereo := _args.has("stereo")
+	var stereo := args.has("stereo")
 	var camera := _make_camera(stereo)
-	var numbers := str(_args.get("camera", "")).split_floats(",")
+	var numbers := str(args.get("camera", "")).split_floats(",")
 	if numbers.size() != 12:
 		return {"error": "--camera needs 12 numbers, got %d" % numbers.size()}
 	camera.global_transform = Transform3D(
@@ -78,7 +64,7 @@ func _render() -> Dictionary:
 	}
 	if stereo:
 		out["views"] = _views(camera)
-	var frames := int(_args.get("frames", "0"))
+	var frames := int(args.get("frames", "0"))
 	if frames > 0:
 		var start := Time.get_ticks_usec()
 		for i in frames:
@@ -86,7 +72,7 @@ func _render() -> Dictionary:
 		out["frame_ms"] = (Time.get_ticks_usec() - start) / 1000.0 / frames
 	# In XR the viewport's own texture holds one eye; the window shows both, side by side.
 	var image := DisplayServer.screen_get_image(0) if stereo else root.get_texture().get_image()
-	var path := str(_args.get("out", ""))
+	var path := str(args.get("out", ""))
 	if not path.is_empty():
 		var err := image.save_png(path)
 		if err != OK:
@@ -96,11 +82,11 @@ func _render() -> Dictionary:
 
 
 func _make_camera(stereo: bool) -> Node3D:
-	var near := float(_args.get("near", "0.05"))
-	var far := float(_args.get("far", "100"))
+	var near := float(args.get("near", "0.05"))
+	var far := float(args.get("far", "100"))
 	if not stereo:
 		var camera := Camera3D.new()
-		camera.fov = float(_args.get("fov", "50"))
+		camera.fov = float(args.get("fov", "50"))
 		camera.near = near
 		camera.far = far
 		root.add_child(camera)
@@ -129,8 +115,8 @@ func _views(origin: Node3D) -> Array:
 	var views := []
 	for view in xr.get_view_count():
 		var eye := xr.get_transform_for_view(view, origin.global_transform)
-		var proj := xr.get_projection_for_view(view, aspect, float(_args.get("near", "0.05")),
-				float(_args.get("far", "100")))
+		var proj := xr.get_projection_for_view(view, aspect, float(args.get("near", "0.05")),
+				float(args.get("far", "100")))
 		views.append({
 			"camera_to_world": _rows(Projection(eye)),
 			"projection": _rows(proj),
