@@ -10,19 +10,13 @@ import time
 
 import pytest
 
-from continuum.godot import godot_command, import_project, run_godot
+from continuum.godot import godot_command, run_godot
 from continuum.server.process import BackendProcess
 from continuum.server.protocol import PROTOCOL_VERSION
 from tests.conftest import HELLO, SPLAT_DATA
 
 pytestmark = pytest.mark.godot
 PROBE = "res://tests/integration/probe.gd"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def imported_project():
-    run = import_project()
-    assert run.returncode == 0, run.output[-3000:]
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from continuum.godot import godot_command, import_project
+from continuum.godot import godot_command
 from continuum.server.app import Server, ServerConfig, serve_in_thread
 from continuum.server.protocol import Limits
 from continuum.splats.cloud import SplatCloud
@@ -31,12 +31,6 @@ from tests.conftest import SPLATS
 pytestmark = pytest.mark.godot
 PROBE = "res://tests/integration/asset_probe.gd"
 RESULT = "CONTINUUM_RESULT "
-
-
-@pytest.fixture(scope="module", autouse=True)
-def imported_project():
-    run = import_project()
-    assert run.returncode == 0, run.output[-3000:]
 
 
 @contextlib.contextmanager

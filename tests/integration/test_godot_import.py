@@ -45,12 +45,6 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return found
 
 
-@pytest.fixture(scope="module", autouse=True)
-def imported_project():
-    run = import_project()
-    assert run.returncode == 0, run.output[-3000:]
-
-
 @pytest.mark.parametrize("name", REAL + WRITTEN)
 def test_decoder_matches_the_python_pack(name: str, files: dict[str, Path], tmp_path: Path):
     """Counts and degree equal, float32 means within 1e-6, halves within one unit in the last

@@ -9,7 +9,6 @@ import pytest
 import torch
 from PIL import Image
 
-from continuum.godot import import_project
 from continuum.godot_render import render_in_godot
 from continuum.splats.camera import Camera
 from continuum.splats.cloud import SplatCloud
@@ -19,12 +18,6 @@ from continuum.splats.render import make_benchmark_scene, render_splats
 
 pytestmark = pytest.mark.godot
 MIN_PSNR_DB = 28.0
-
-
-@pytest.fixture(scope="module", autouse=True)
-def imported_project():
-    run = import_project()
-    assert run.returncode == 0, run.output[-3000:]
 
 
 def visual_test_cloud(n: int = 3000, *, seed: int = 0) -> SplatCloud:

@@ -6,14 +6,13 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
 from continuum.errors import ContinuumError
 from continuum.server.client import BridgeClient, RemoteError
 from continuum.server.protocol import Limits
-from continuum.splats import SplatCloud
 from continuum.splats.pack import unpack_splats
 from tests.conftest import SPLATS
+from tests.unit.splats.scenes import random_cloud
 
 CHUNK = 1000
 SMALL = Limits(chunk_bytes=CHUNK)
@@ -322,17 +321,6 @@ def test_fetch_asset_checks_the_whole_asset(small):
         c.fetch_asset(digest)
 
 
-def _cloud(n: int, seed: int) -> SplatCloud:
-    g = torch.Generator().manual_seed(seed)
-    return SplatCloud(
-        torch.randn(n, 3, generator=g),
-        torch.randn(n, 4, generator=g),
-        torch.randn(n, 3, generator=g) - 3,
-        torch.randn(n, generator=g),
-        torch.randn(n, 4, 3, generator=g),
-    )
-
-
 def test_the_splats_scene_is_served_as_packs(server_factory):
     server = server_factory(scene=SPLATS)
     with _client(server) as c:
@@ -347,7 +335,9 @@ def test_set_splat_is_announced_to_every_handshaken_session(server_factory):
     with _client(server) as a, _client(server) as b, _client(server, hello=False) as stranger:
         with pytest.raises(RemoteError, match="send 'hello' first"):
             stranger.request("ping")  # a session, but not a handshaken one
-        asset = server.world.set_splat("ball", _cloud(10, 0))  # from this thread, not the loop
+        asset = server.world.set_splat(
+            "ball", random_cloud(10, seed=0)
+        )  # from this thread, not the loop
         for c in (a, b):
             push = c.push()
             assert push.kind == "asset.announce" and "re" not in push.header
@@ -368,8 +358,8 @@ def test_set_splat_is_announced_to_every_handshaken_session(server_factory):
         ball = next(e for e in b.request("world.get").header["entities"] if e["id"] == "ball")
         assert ball["components"]["splat"]["asset"] == asset.hash
         # Pushes that arrive while a request waits are kept for push(), in order.
-        second = server.world.set_splat("cube", _cloud(3, 1))
-        third = server.world.set_splat("ball", _cloud(4, 2))
+        second = server.world.set_splat("cube", random_cloud(3, seed=1))
+        third = server.world.set_splat("ball", random_cloud(4, seed=2))
         hashes = [second.hash, third.hash]
         assert [b.push().header["asset"]["hash"] for _ in range(2)] == hashes  # a's went first
         assert a.request("ping").kind == "pong"

@@ -12,23 +12,13 @@ from continuum.splats import SplatCloud, read_splats, write_splats
 from continuum.splats.pack import unpack_splats
 from continuum.world import AssetStore, SplatChanged, World, load_scene, scene_schema
 from tests.conftest import HELLO, SPLATS
+from tests.unit.splats.scenes import random_cloud
 
 
 @pytest.fixture
 def store():
     with AssetStore() as s:
         yield s
-
-
-def _cloud(n: int, seed: int, degree: int = 1) -> SplatCloud:
-    g = torch.Generator().manual_seed(seed)
-    return SplatCloud(
-        torch.randn(n, 3, generator=g),
-        torch.randn(n, 4, generator=g),
-        torch.randn(n, 3, generator=g) - 3,
-        torch.randn(n, generator=g),
-        torch.randn(n, (degree + 1) ** 2, 3, generator=g),
-    )
 
 
 def _scene(tmp_path, splat: dict, cloud: SplatCloud | None = None):
@@ -81,7 +71,7 @@ def test_the_shipped_cloud_is_what_make_cloud_writes(tmp_path):
 
 
 def test_sh_degree_in_the_component_trims_the_pack(tmp_path, store):
-    folder = _scene(tmp_path, {"file": "c.ply", "sh_degree": 0}, _cloud(50, 0, degree=2))
+    folder = _scene(tmp_path, {"file": "c.ply", "sh_degree": 0}, random_cloud(50, seed=0, degree=2))
     world = World(load_scene(folder), store)
     splat = world.entities_json()[0]["components"]["splat"]
     assert (splat["sh_degree"], splat["count"]) == (0, 50)
@@ -103,11 +93,11 @@ def test_bad_splat_components_fail_to_load(tmp_path, splat, words):
     folder.mkdir()
     (tmp_path / "outside.ply").write_bytes(b"")
     with pytest.raises(SceneError, match=words):
-        load_scene(_scene(folder, splat, _cloud(3, 0)))
+        load_scene(_scene(folder, splat, random_cloud(3, seed=0)))
 
 
 def test_unreadable_splats_name_the_entity_and_the_file(tmp_path, store):
-    folder = _scene(tmp_path, {"file": "c.ply", "sh_degree": 2}, _cloud(3, 0, degree=1))
+    folder = _scene(tmp_path, {"file": "c.ply", "sh_degree": 2}, random_cloud(3, seed=0, degree=1))
     with pytest.raises(SceneError, match=r"entity 'e': splat file .*c\.ply: sh_degree must be"):
         World(load_scene(folder), store)
     (folder / "c.ply").write_bytes(b"ply\nformat binary_little_endian 1.0\nend_header\n")
@@ -119,7 +109,7 @@ def test_set_splat_stores_the_pack_updates_the_entity_and_notifies(store):
     world = World(load_scene(HELLO), store)
     heard: list[SplatChanged] = []
     remove = world.add_listener(heard.append)
-    asset = world.set_splat("ball", _cloud(20, 1))
+    asset = world.set_splat("ball", random_cloud(20, seed=1))
     assert heard == [SplatChanged("ball", asset)] and asset.hash in store
     assert asset.meta["count"] == 20 and asset.meta["sh_degree"] == 1
     ball = next(e for e in world.entities_json() if e["id"] == "ball")
@@ -127,20 +117,22 @@ def test_set_splat_stores_the_pack_updates_the_entity_and_notifies(store):
     assert ball["components"]["splat"] == {"asset": asset.hash, "bytes": asset.bytes, **asset.meta}
     assert world.scene.entity("ball").components.get("splat") is None  # the scene is not edited
 
-    assert world.set_splat("ball", _cloud(20, 1)) == asset and len(heard) == 1  # no change
-    trimmed = world.set_splat("ball", _cloud(20, 1), sh_degree=0)
+    assert (
+        world.set_splat("ball", random_cloud(20, seed=1)) == asset and len(heard) == 1
+    )  # no change
+    trimmed = world.set_splat("ball", random_cloud(20, seed=1), sh_degree=0)
     assert trimmed.meta["sh_degree"] == 0 and heard[-1] == SplatChanged("ball", trimmed)
     remove()
-    world.set_splat("ball", _cloud(5, 2))
+    world.set_splat("ball", random_cloud(5, seed=2))
     assert len(heard) == 2
 
 
 def test_set_splat_refuses_unknown_entities_and_bad_degrees(store):
     world = World(load_scene(HELLO), store)
     with pytest.raises(KeyError, match="no entity 'nope'"):
-        world.set_splat("nope", _cloud(3, 0))
+        world.set_splat("nope", random_cloud(3, seed=0))
     with pytest.raises(ValueError, match="sh_degree"):
-        world.set_splat("ball", _cloud(3, 0), sh_degree=3)
+        world.set_splat("ball", random_cloud(3, seed=0), sh_degree=3)
     assert world.splat("ball") is None
 
 
@@ -155,7 +147,7 @@ def test_set_splat_from_many_threads_notifies_in_order(tmp_path, store):
     heard: list[SplatChanged] = []
     world.add_listener(heard.append)
     threads = [
-        threading.Thread(target=world.set_splat, args=("cloud", _cloud(30, seed)))
+        threading.Thread(target=world.set_splat, args=("cloud", random_cloud(30, seed=seed)))
         for seed in range(8)
     ]
     for t in threads:
