@@ -170,7 +170,8 @@ func _build(value: SplatCloud, direction: Vector3) -> void:
 	var order := SplatSorter.sort_positions(positions, value.aabb, direction)
 	_next = {
 		"cloud": value, "textures": textures, "positions": positions,
-		"order": _order_image(order, value.get_height()), "direction": direction,
+		"order": ImageTexture.create_from_image(_order_image(order, value.get_height())),
+		"direction": direction,
 	}
 
 
@@ -187,7 +188,7 @@ func _swap_in(version: Dictionary) -> void:
 		return
 	var shown: SplatCloud = version.cloud
 	var textures: Dictionary = version.textures
-	_order_texture = ImageTexture.create_from_image(version.order)
+	_order_texture = version.order
 	for name: String in ["means", "rotations", "scales", "colors", "sh"]:
 		_material.set_shader_parameter(name + "_tex", textures.get(name))
 	_material.set_shader_parameter("order_tex", _order_texture)
