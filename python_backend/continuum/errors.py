@@ -34,3 +34,22 @@ class AssetError(ContinuumError):
 
 class AssetNotFoundError(AssetError):
     """A well-formed asset hash that the store does not hold."""
+
+
+class PhysicsError(ContinuumError):
+    """A physics model, component or control that cannot be used; the simulation keeps running.
+
+    ``code`` is the bridge error code a server replies with: ``"bad_request"`` for a bad value
+    (the message names the field) and ``"not_found"`` for an unknown entity.
+    """
+
+    def __init__(self, message: str, *, code: str = "bad_request") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class EntityNotFoundError(PhysicsError):
+    """A control, query or edit that names an entity the simulation does not have."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="not_found")

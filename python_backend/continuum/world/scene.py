@@ -60,12 +60,17 @@ class Entity:
 
 @dataclass(frozen=True)
 class Scene:
-    """A loaded scene: its name, description and entities in file order."""
+    """A loaded scene: its name, description and entities in file order.
+
+    ``mjcf`` is the scene-level MuJoCo model (a file relative to the scene folder) that the
+    physics merges in, or None.
+    """
 
     name: str
     description: str
     entities: tuple[Entity, ...]
     path: Path | None = None
+    mjcf: str | None = None
 
     def entity(self, entity_id: str) -> Entity:
         for e in self.entities:
@@ -135,7 +140,7 @@ def load_scene(path: str | Path) -> Scene:
 
     entities = tuple(_entity(file, raw) for raw in doc["entities"])
     _check_references(file, entities)
-    scene = Scene(doc["name"], doc.get("description", ""), entities, file.parent)
+    scene = Scene(doc["name"], doc.get("description", ""), entities, file.parent, doc.get("mjcf"))
     _check_files(file, scene)
     return scene
 
@@ -165,12 +170,19 @@ def _entity(file: Path, raw: dict[str, Any]) -> Entity:
 
 
 def _check_files(file: Path, scene: Scene) -> None:
+    if scene.mjcf is not None and not scene.resolve(scene.mjcf).is_file():
+        raise SceneError(f"{file}: mjcf file {scene.mjcf!r} does not exist in {file.parent}")
     for e in scene.entities:
         splat = e.components.get("splat")
         if splat is not None and not scene.resolve(splat["file"]).is_file():
             raise SceneError(
                 f"{file}: entity {e.id!r}: splat file {splat['file']!r} does not exist in "
                 f"{file.parent}"
+            )
+        mesh = e.components.get("physics", {}).get("mesh")
+        if mesh is not None and not scene.resolve(mesh).is_file():
+            raise SceneError(
+                f"{file}: entity {e.id!r}: physics mesh {mesh!r} does not exist in {file.parent}"
             )
 
 
