@@ -184,6 +184,41 @@ def vectors() -> list[tuple[str, str, bytes, dict]]:
             ),
         ),
     ]
+    # Protocol 1.2: physics. Two bodies; the second turned 90 degrees about +Y (glTF axes).
+    out += [
+        _message(
+            "msg_poses",
+            "poses on the state stream: layout 3, two bodies, one f32 [2, 7] blob "
+            "(x, y, z, qx, qy, qz, qw per body)",
+            Message(
+                "poses",
+                {"seq": 41, "t": 12.5, "sim_time": 4.25, "step": 2125, "layout": 3},
+                [
+                    np.array(
+                        [
+                            [0.0, 0.5, -1.25, 0.0, 0.0, 0.0, 1.0],
+                            [1.5, 0.25, 0.0, 0.0, 0.70710677, 0.0, 0.70710677],
+                        ],
+                        dtype="<f4",
+                    )
+                ],
+            ),
+        ),
+        _message(
+            "msg_physics_control",
+            "physics.control request: teleport entity 'ball' to (0, 2.5, -1), at rest",
+            Message(
+                "physics.control",
+                {
+                    "id": 9,
+                    "op": "teleport",
+                    "entity": "ball",
+                    "position": [0, 2.5, -1],
+                    "rotation": [0, 0, 0, 1],
+                },
+            ),
+        ),
+    ]
     bad_blob = zmtp.encode_multipart(
         [b"echo", b'{"blobs":[{"dtype":"f32","shape":[3]}],"id":5}', b"\x00" * 8]
     )

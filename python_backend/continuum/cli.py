@@ -154,6 +154,12 @@ def _bench_bridge() -> dict:
     return bench_bridge()
 
 
+def _bench_physics() -> dict:
+    from continuum.bench.physics import bench_physics
+
+    return bench_physics()
+
+
 def _bench_splats() -> dict:
     from continuum.bench.splats import bench_splats
 
@@ -169,6 +175,7 @@ def _bench_engine_splats() -> dict:
 BENCHMARKS: dict[str, Callable[[], dict]] = {
     "bridge": _bench_bridge,
     "engine-splats": _bench_engine_splats,
+    "physics": _bench_physics,
     "splats": _bench_splats,
 }
 

@@ -5,4 +5,6 @@
 - ``protocol``  version, limits, error codes
 - ``session``   per-connection state: handshake, rate budget
 - ``app``       the asyncio server: ROUTER for requests, PUB for the state stream
+- ``physics_service``  the ``physics.*`` requests, the ``poses`` frames and ``physics.event``
+  pushes around the server's simulation
 """

@@ -8,11 +8,18 @@ disturbs other clients.
 The served world is ``Server.world`` (a :class:`continuum.world.World`). Changing it from another
 thread is safe: ``server.world.set_splat(entity, cloud)`` packs and stores in the calling thread,
 and the server hands the resulting ``asset.announce`` to its event loop itself.
+
+A scene with physics gets one :class:`continuum.physics.Simulation` (``Server.simulation``),
+stepping in its own thread from ``start()`` to ``close()``. The event loop never waits on it:
+``physics.control`` and ``physics.query`` run in one physics worker thread (in arrival order) and
+are answered when done; the ``poses`` publisher reads the simulation's snapshots; its events
+(a divergence) reach the loop through ``call_soon_threadsafe`` and go to every session.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hmac
 import itertools
@@ -22,7 +29,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zmq
@@ -30,16 +37,20 @@ import zmq.asyncio
 
 from continuum import __version__
 from continuum.errors import AssetError, AssetNotFoundError, ContinuumError, ProtocolError
+from continuum.server import physics_service
 from continuum.server.codec import Message, decode_message, encode_message, request_id
 from continuum.server.protocol import PROTOCOL_MAJOR, PROTOCOL_VERSION, Limits, parse_version
 from continuum.server.session import Session, SessionTable
 from continuum.server.transfer import Transfer, chunk_count
 from continuum.world import AssetStore, Scene, SplatChanged, World
 
+if TYPE_CHECKING:
+    from continuum.physics import PhysicsConfig, PhysicsEvent, Simulation
+
 log = logging.getLogger("continuum.server")
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-STREAM_TOPICS = ("tick",)
+STREAM_TOPICS = ("tick",)  # and "poses" when the scene has physics
 _FILL_PATTERN = np.arange(251, dtype=np.uint8)
 
 
@@ -59,6 +70,9 @@ class ServerConfig:
         heartbeat_ms: ZMTP PING interval; a peer silent for 3x this is dropped.
         asset_dir: folder of the content-addressed asset store; None for a temporary folder
             removed when the server closes.
+        physics: the simulation's settings (``dt``, ``publish_hz`` of the ``poses`` stream,
+            ``realtime``, ``max_speed``) when the scene has physics; None for PhysicsConfig's
+            defaults (2 ms steps, 90 Hz).
     """
 
     bind: str = "127.0.0.1"
@@ -71,6 +85,7 @@ class ServerConfig:
     handshake_ms: int = 5000
     heartbeat_ms: int = 2000
     asset_dir: Path | None = None
+    physics: PhysicsConfig | None = None
 
     def validate(self) -> None:
         if self.bind not in LOOPBACK and not self.token:
@@ -80,13 +95,25 @@ class ServerConfig:
             )
         if not 0 < self.tick_hz <= 1000:
             raise ContinuumError(f"tick_hz must be in (0, 1000], got {self.tick_hz}")
+        if self.physics is not None and not 0 < self.physics.publish_hz <= 1000:
+            raise ContinuumError(
+                f"physics.publish_hz must be in (0, 1000], got {self.physics.publish_hz}"
+            )
         for name in ("port", "pub_port"):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 65535:
                 raise ContinuumError(f"{name} must be in 0..65535, got {value}")
 
 
-Handler = Callable[[Session, Message], Message]
+@dataclass
+class Deferred:
+    """A handler's answer that comes later: ``work`` runs in the physics worker thread and
+    returns the reply (or raises ProtocolError); the loop goes on meanwhile."""
+
+    work: Callable[[], Message]
+
+
+Handler = Callable[[Session, Message], Message | Deferred]
 
 
 class Server:
@@ -94,10 +121,12 @@ class Server:
 
     Binding happens in ``start()``; ``port`` and ``pub_port`` then hold the real ports. The
     world (``world``) is loaded here: its splat files are packed into the asset store, which
-    ``close()`` closes.
+    ``close()`` closes. A scene with physics also gets its ``simulation`` here (the model is
+    assembled now, so a bad scene fails at once); it steps from ``start()`` to ``close()``.
 
     Raises:
-        ContinuumError: a bad configuration; SceneError when a splat file cannot be loaded.
+        ContinuumError: a bad configuration; SceneError when a splat file cannot be loaded;
+            PhysicsError when the scene's physics cannot be assembled.
     """
 
     def __init__(self, config: ServerConfig, scene: Scene | None = None) -> None:
@@ -114,7 +143,20 @@ class Server:
         self.port = config.port
         self.pub_port = config.pub_port
         self.tick_seq = 0
-        self.stats = {"requests": 0, "errors": 0, "ticks": 0, "transfers": 0, "chunks": 0}
+        self.pose_seq = 0
+        self.stats: dict[str, float] = {
+            "requests": 0,
+            "errors": 0,
+            "ticks": 0,
+            "transfers": 0,
+            "chunks": 0,
+            "pose_frames": 0,
+            # snapshot + encode + send of all pose frames together: wall time (with any wait for
+            # the GIL that the stepping thread holds) and this thread's CPU time
+            "pose_publish_s": 0.0,
+            "pose_publish_cpu_s": 0.0,
+            "physics_events": 0,
+        }
         self.sessions = SessionTable(
             max_sessions=self.limits.max_sessions,
             idle_timeout_s=config.session_idle_s,
@@ -132,6 +174,16 @@ class Server:
             "asset.credit": self._asset_credit,
             "asset.cancel": self._asset_cancel,
         }
+        self.stream_topics: tuple[str, ...] = STREAM_TOPICS
+        self.physics_config: PhysicsConfig | None = None
+        self.simulation: Simulation | None = None
+        self._physics_worker: concurrent.futures.ThreadPoolExecutor | None = None
+        if physics_service.scene_has_physics(self.world.scene):
+            try:
+                self._open_physics()
+            except BaseException:
+                store.close()
+                raise
         self._ctx: zmq.asyncio.Context | None = None
         self._router: zmq.asyncio.Socket | None = None
         self._pub: zmq.asyncio.Socket | None = None
@@ -148,8 +200,27 @@ class Server:
     async def __aexit__(self, *exc: object) -> None:
         self.close()
 
+    def _open_physics(self) -> None:
+        from continuum.physics import PhysicsConfig, Simulation  # mujoco loads for physics only
+
+        self.physics_config = self.config.physics or PhysicsConfig()
+        self.simulation = Simulation(self.world.scene, config=self.physics_config)
+        self.simulation.add_listener(self._on_physics_event)
+        self._physics_worker = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="continuum-physics-requests"
+        )
+        self.stream_topics = (*STREAM_TOPICS, physics_service.POSES)
+        self._handlers.update(
+            {
+                "physics.layout": self._physics_layout,
+                "physics.control": self._physics_control,
+                "physics.query": self._physics_query,
+            }
+        )
+
     def start(self) -> None:
-        """Bind both sockets. Raises ContinuumError when a port is taken."""
+        """Bind both sockets and start the simulation's stepping. Raises ContinuumError when a
+        port is taken."""
         self._ctx = zmq.asyncio.Context()
         try:
             self._router = self._socket(zmq.ROUTER)
@@ -160,6 +231,8 @@ class Server:
             if pub_port is None:
                 pub_port = self.port + 1 if self.config.port else 0
             self.pub_port = self._bind(self._pub, host, pub_port)
+            if self.simulation is not None:
+                self.simulation.start()
         except BaseException:
             self.close()
             raise
@@ -173,7 +246,15 @@ class Server:
         )
 
     def close(self) -> None:
-        """Close the sockets and the asset store; the server cannot start again."""
+        """Stop the simulation, close the sockets and the asset store; the server cannot start
+        again."""
+        if self._physics_worker is not None:
+            # Queued physics requests are dropped (their sessions end with the server); the one
+            # running finishes before the simulation closes under it.
+            self._physics_worker.shutdown(wait=True, cancel_futures=True)
+            self._physics_worker = None
+        if self.simulation is not None:
+            self.simulation.close()
         for sock in (self._router, self._pub):
             if sock is not None:
                 sock.close(linger=0)
@@ -189,6 +270,8 @@ class Server:
             asyncio.create_task(self._request_loop(), name="continuum-requests"),
             asyncio.create_task(self._tick_loop(), name="continuum-ticks"),
         ]
+        if self.simulation is not None:
+            tasks.append(asyncio.create_task(self._pose_loop(), name="continuum-poses"))
         try:
             await stop.wait()
         finally:
@@ -257,9 +340,34 @@ class Server:
             frames = await self._router.recv_multipart(copy=False)
             routing_id, body = frames[0].bytes, [f.buffer for f in frames[1:]]
             reply = self._handle(routing_id, body)
+            if isinstance(reply, tuple):  # (session, rid, Deferred): answered when done
+                self._spawn(self._answer_later(routing_id, *reply), "continuum-physics-request")
+                continue
             # The reply is queued on the socket before this coroutine yields, so it precedes the
             # chunks of a transfer that its handler started (pyzmq sends in call order).
             await self._push(routing_id, reply)
+
+    async def _answer_later(
+        self, routing_id: bytes, session: Session, rid: int, deferred: Deferred
+    ) -> None:
+        """Run a deferred handler's work in the physics worker and send its answer."""
+        loop = asyncio.get_running_loop()
+        assert self._physics_worker is not None
+        try:
+            reply = await loop.run_in_executor(self._physics_worker, deferred.work)
+            reply.header["re"] = rid
+            frames = encode_message(reply)  # a non-JSON value is a bug: answer internal
+        except ProtocolError as exc:
+            frames = encode_message(self._error(rid, exc.code, str(exc)))
+        except Exception as exc:
+            log.exception("internal error answering a physics request")
+            frames = encode_message(
+                self._error(rid, "internal", f"the backend failed on this request: {exc!r}")
+            )
+        finally:
+            session.pending -= 1
+        assert self._router is not None
+        await self._router.send_multipart([routing_id, *frames], copy=False)
 
     async def _tick_loop(self) -> None:
         assert self._pub is not None
@@ -278,10 +386,34 @@ class Server:
             next_at = max(next_at, loop.time())
             await asyncio.sleep(next_at - loop.time())
 
+    async def _pose_loop(self) -> None:
+        """Publish the simulation's latest snapshot as a ``poses`` frame at ``publish_hz``."""
+        assert self._pub is not None and self.simulation is not None
+        assert self.physics_config is not None
+        sim, pub, stats = self.simulation, self._pub, self.stats
+        period = 1.0 / self.physics_config.publish_hz
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            start, cpu = time.perf_counter(), time.thread_time()
+            frame = sim.poses()
+            message = physics_service.pose_message(frame, seq=self.pose_seq, t=self.now())
+            await pub.send_multipart(encode_message(message))  # a PUB socket never waits
+            stats["pose_publish_s"] += time.perf_counter() - start
+            stats["pose_publish_cpu_s"] += time.thread_time() - cpu
+            stats["pose_frames"] += 1
+            self.pose_seq += 1
+            next_at += period
+            next_at = max(next_at, loop.time())  # late frames are skipped, never bunched
+            await asyncio.sleep(next_at - loop.time())
+
     # -- dispatch ----------------------------------------------------------------------------
 
-    def _handle(self, routing_id: bytes, frames: list[memoryview]) -> Message:
-        """One request in, one reply or error out; never raises."""
+    def _handle(
+        self, routing_id: bytes, frames: list[memoryview]
+    ) -> Message | tuple[Session, int, Deferred]:
+        """One request in, one reply or error out (or deferred work that answers it later);
+        never raises."""
         self.stats["requests"] += 1
         now = time.monotonic()
         session = self.sessions.get_or_create(routing_id, now)
@@ -315,6 +447,15 @@ class Server:
                 )
             session.requests += 1
             reply = handler(session, message)
+            if isinstance(reply, Deferred):
+                if session.pending >= self.limits.max_pending:
+                    raise ProtocolError(
+                        "busy",
+                        f"{session.pending} physics requests of this session are still being "
+                        f"answered, the most allowed (max_pending); wait for their replies",
+                    )
+                session.pending += 1
+                return session, rid, reply
         except ProtocolError as exc:
             return self._error(rid if rid is not None else request_id(frames), exc.code, str(exc))
         except Exception as exc:
@@ -354,18 +495,18 @@ class Server:
         session.protocol = msg.header["protocol"]
         session.client = str(msg.header.get("client", ""))[:128]
         log.info("session %s opened by %s", session.id, session.client or "a client")
-        return Message(
-            "welcome",
-            {
-                "protocol": PROTOCOL_VERSION,
-                "server": f"continuum {__version__}",
-                "session": session.id,
-                "capabilities": sorted(self._handlers),
-                "pub_port": self.pub_port,
-                "tick_hz": self.config.tick_hz,
-                "limits": self.limits.to_json(),
-            },
-        )
+        welcome = {
+            "protocol": PROTOCOL_VERSION,
+            "server": f"continuum {__version__}",
+            "session": session.id,
+            "capabilities": sorted(self._handlers),
+            "pub_port": self.pub_port,
+            "tick_hz": self.config.tick_hz,
+            "limits": self.limits.to_json(),
+        }
+        if self.physics_config is not None:
+            welcome["physics"] = physics_service.welcome_fields(self.physics_config)
+        return Message("welcome", welcome)
 
     def _ping(self, session: Session, msg: Message) -> Message:
         return Message("pong", {"t": self.now()})
@@ -392,20 +533,20 @@ class Server:
         topics = msg.header.get("topics")
         if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
             raise ProtocolError("bad_request", "subscribe.topics must be a list of topic names")
-        unknown = sorted(set(topics) - set(STREAM_TOPICS))
+        unknown = sorted(set(topics) - set(self.stream_topics))
         if unknown:
             raise ProtocolError(
                 "bad_request",
-                f"unknown stream topics {unknown}; the state stream carries {list(STREAM_TOPICS)}",
+                f"unknown stream topics {unknown}; the state stream carries "
+                f"{list(self.stream_topics)}",
             )
         session.topics.update(topics)
+        seq = {"tick": self.tick_seq}
+        if self.simulation is not None:
+            seq[physics_service.POSES] = self.pose_seq
         return Message(
             "subscribed",
-            {
-                "topics": sorted(session.topics),
-                "pub_port": self.pub_port,
-                "seq": {"tick": self.tick_seq},
-            },
+            {"topics": sorted(session.topics), "pub_port": self.pub_port, "seq": seq},
         )
 
     def _asset_get(self, session: Session, msg: Message) -> Message:
@@ -485,6 +626,47 @@ class Server:
         finally:
             session.transfers.pop(transfer.id, None)
 
+    # -- physics (the work itself is physics_service's) ----------------------------------------
+
+    def _physics_layout(self, session: Session, msg: Message) -> Message:
+        assert self.simulation is not None
+        return physics_service.layout(self.simulation, self.limits)
+
+    def _physics_control(self, session: Session, msg: Message) -> Deferred:
+        sim = self.simulation
+        assert sim is not None
+        return Deferred(lambda: physics_service.control(sim, msg))
+
+    def _physics_query(self, session: Session, msg: Message) -> Deferred:
+        sim = self.simulation
+        assert sim is not None
+        return Deferred(lambda: physics_service.query(sim, msg))
+
+    def _on_physics_event(self, event: PhysicsEvent) -> None:
+        """A simulation listener: runs in the stepping thread, hands the event to the loop."""
+        loop = self._loop
+        if loop is None:
+            return  # not serving: there is no session to tell
+        try:
+            loop.call_soon_threadsafe(self._push_physics_event, event)
+        except RuntimeError:
+            return  # the loop closed since: the server stopped
+
+    def _push_physics_event(self, event: PhysicsEvent) -> None:
+        log.debug("pushing physics %s: %s", event.kind, event.message)
+        self.stats["physics_events"] += 1
+        self._push_all(physics_service.event_message(event), "continuum-physics-event")
+
+    def _push_all(self, message: Message, name: str) -> None:
+        """Push ``message`` to every handshaken session, in order, from the loop."""
+        targets = [s.routing_id for s in self.sessions if s.handshaken]
+
+        async def push_all() -> None:
+            for routing_id in targets:
+                await self._push(routing_id, message)
+
+        self._spawn(push_all(), name)
+
     # -- announcements (World listeners run in the thread that changed the world) -----------------
 
     def _on_splat_changed(self, change: SplatChanged) -> None:
@@ -511,13 +693,7 @@ class Server:
                 },
             },
         )
-        targets = [s.routing_id for s in self.sessions if s.handshaken]
-
-        async def push_all() -> None:
-            for routing_id in targets:
-                await self._push(routing_id, message)
-
-        self._spawn(push_all(), "continuum-announce")
+        self._push_all(message, "continuum-announce")
 
 
 def _int_field(msg: Message, name: str, lo: int, hi: int) -> int:

@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass
 
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 1
+PROTOCOL_MINOR = 2
 PROTOCOL_VERSION = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
 
 KIND_PATTERN = re.compile(rb"[a-z][a-z0-9_.]{0,31}")
@@ -47,6 +47,8 @@ class Limits:
         max_credit: most chunks a transfer may have granted but not yet sent; it bounds what one
             session can make the backend queue on its socket.
         max_transfers: transfers one session may have running at once.
+        max_pending: physics requests (``physics.control``, ``physics.query``) of one session
+            queued or running at once; they are answered in order by one worker thread.
     """
 
     max_frame_bytes: int = 64 << 20
@@ -61,6 +63,7 @@ class Limits:
     chunk_bytes: int = 1 << 20
     max_credit: int = 8
     max_transfers: int = 4
+    max_pending: int = 64
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():

@@ -46,6 +46,7 @@ class Session:
     topics: set[str] = field(default_factory=set)
     last_seen: float = field(default_factory=time.monotonic)
     requests: int = 0
+    pending: int = 0  # physics requests queued or running in the physics worker
     transfers: dict[int, Transfer] = field(default_factory=dict)
     _transfer_ids: Iterator[int] = field(
         default_factory=lambda: itertools.count(1), init=False, repr=False
