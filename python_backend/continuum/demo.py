@@ -6,6 +6,12 @@ private Xvfb when there is none. Once Godot shows every splat entity's cloud, th
 world live: midway through the run it recolours each splat by height and sets it on the world,
 which the backend announces and Godot fetches and swaps in. At the end Godot saves a screenshot
 of the edited scene, seen through the scene's camera.
+
+A scene with physics (``scenes/physics_playground``) is simulated by the backend and streamed to
+Godot, which moves the bodies' nodes as the poses say. The simulation waits (paused) until Godot
+shows the bodies, so that Godot sees them fall and settle; midway through the run the demo throws
+a ball into the stack of boxes through the server's simulation, and the report says how many
+bodies moved.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from continuum.godot import (
 )
 
 if TYPE_CHECKING:
+    from continuum.physics import Simulation
     from continuum.splats.cloud import SplatCloud
     from continuum.world.scene import Scene
 
@@ -40,6 +47,10 @@ DEFAULT_SCREENSHOT = REPO_ROOT / ".cache" / "demo" / "continuum-demo.png"
 WINDOW = (1280, 720)  # the demo project's window, and the virtual display's screen
 RESULT_PREFIX = "CONTINUUM_DEMO"
 SPLATS_PREFIX = "CONTINUUM_DEMO_SPLATS"  # Godot: every splat entity shows one more version
+PHYSICS_PREFIX = "CONTINUUM_DEMO_PHYSICS"  # Godot: the physics bodies follow the pose stream
+THROWN = "ball"  # the body the demo throws, when the scene has one
+THROW_FROM = (0.05, 0.45, 1.8)  # m, glTF axes: in front of the stack...
+THROW_VELOCITY = (0.0, 1.0, -9.0)  # m/s: ...into its second row
 # The live edit's colour ramp, from the lowest splat of an entity to its highest.
 LOW_COLOUR = (0.10, 0.25, 0.95)  # blue
 HIGH_COLOUR = (1.00, 0.70, 0.10)  # amber
@@ -91,10 +102,14 @@ def run_demo(
         shot.unlink(missing_ok=True)  # so that an old one is never reported as this run's
         user_args.append(f"--demo-screenshot={shot}")
     edited_at: float | None = None
+    thrown_at: float | None = None
     with (
         serve_in_thread(ServerConfig(port=0), world_scene) as server,
         _display(headless) as display,
     ):
+        sim = server.simulation
+        if sim is not None:
+            sim.pause()  # until Godot shows the bodies, so that it sees them fall
         _say(f"    backend on tcp://127.0.0.1:{server.port} (state stream :{server.pub_port})")
         where = "headless" if display is None else f"a window on DISPLAY={display}"
         _say(f"4/5 running the Godot demo for {seconds:g} s ({where})")
@@ -105,6 +120,12 @@ def run_demo(
         )
         with _GodotProcess(cmd, display=display) as godot:
             deadline = time.monotonic() + seconds + GODOT_SLACK_S
+            if sim is not None:
+                following = godot.wait_for_physics(timeout_s=deadline - time.monotonic())
+                sim.resume()
+                if following is not None:
+                    _say(f"    physics: Godot follows the poses, {following['seconds']:.1f} s in")
+                    thrown_at = _throw(sim, following["seconds"], seconds)
             shown = (
                 godot.wait_for_splats(1, timeout_s=deadline - time.monotonic()) if edits else None
             )
@@ -122,10 +143,34 @@ def run_demo(
             f"the Godot demo gave no report (exit {run.returncode}):\n{run.output[-3000:]}"
         )
     _say("5/5 what happened")
-    return _report(reports[-1], edits=len(edits), edited_at=edited_at, screenshot=shot)
+    return _report(
+        reports[-1], edits=len(edits), edited_at=edited_at, thrown_at=thrown_at, screenshot=shot
+    )
 
 
-def _report(r: dict, *, edits: int, edited_at: float | None, screenshot: Path | None) -> int:
+def _throw(sim: Simulation, shown_s: float, seconds: float) -> float | None:
+    """Midway through the run, throw ``THROWN`` into the stack (a teleport with a velocity); the
+    seconds since Godot connected when it was thrown, or None when the scene has no such body."""
+    if THROWN not in sim.layout()[1]:
+        return None
+    time.sleep(max(0.0, seconds / 2 - shown_s))
+    sim.control(
+        {"op": "teleport", "entity": THROWN, "position": list(THROW_FROM),
+         "velocity": list(THROW_VELOCITY)}
+    )  # fmt: skip
+    thrown_at = max(seconds / 2, shown_s)
+    _say(f"    threw {THROWN!r} into the stack, {thrown_at:.1f} s in")
+    return thrown_at
+
+
+def _report(
+    r: dict,
+    *,
+    edits: int,
+    edited_at: float | None,
+    thrown_at: float | None = None,
+    screenshot: Path | None,
+) -> int:
     """Print Godot's CONTINUUM_DEMO report ``r`` in plain words; return the exit status."""
     print(
         f"handshake:  {'ok' if r.get('connected') else 'FAILED'}, protocol {r.get('protocol')}, "
@@ -161,6 +206,18 @@ def _report(r: dict, *, edits: int, edited_at: float | None, screenshot: Path | 
             print(f"live edit:  recoloured by height {edited_at:.1f} s in, hot-swapped by Godot")
     for failure in r.get("splat_failures", []):
         print(f"splat fetch failed: {failure}")
+    physics = r.get("physics")
+    if physics:
+        moved = physics.get("moved", [])
+        print(
+            f"physics:    {physics['bodies']} bodies, {physics['frames']} pose frames at "
+            f"{physics['publish_hz']:g} Hz ({physics.get('frames_missed', 0)} missed), "
+            f"{len(moved)} moved: {', '.join(moved) if moved else 'none'}"
+        )
+        if thrown_at is None:
+            print(f"throw:      none (no body {THROWN!r}, or Godot never showed the bodies)")
+        else:
+            print(f"throw:      {THROWN!r} thrown into the stack {thrown_at:.1f} s in")
     saved = r.get("screenshot")
     if screenshot is None:
         print("screenshot: none (--headless: Godot draws nothing)")
@@ -171,6 +228,7 @@ def _report(r: dict, *, edits: int, edited_at: float | None, screenshot: Path | 
 
     ok = bool(r.get("connected") and entities and r.get("ticks"))
     ok = ok and (not edits or (edited_at is not None and min(versions, default=0) >= 2))
+    ok = ok and (not physics or (physics["frames"] > 0 and bool(physics.get("moved"))))
     return 0 if ok and (screenshot is None or saved) else 1
 
 
@@ -244,6 +302,7 @@ class _GodotProcess:
         )
         self._lines: list[str] = []
         self._splats: list[dict] = []
+        self._physics: dict | None = None
         self._changed = threading.Condition()
         self._ended = False
         self._reader = threading.Thread(target=self._read, name="continuum-demo-godot", daemon=True)
@@ -275,6 +334,18 @@ class _GodotProcess:
                     return None
                 self._changed.wait(left)
 
+    def wait_for_physics(self, *, timeout_s: float) -> dict | None:
+        """Godot's PHYSICS_PREFIX line (its bodies follow the pose stream); None if Godot ended
+        or ``timeout_s`` passed first."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while self._physics is None:
+                left = deadline - time.monotonic()
+                if self._ended or left <= 0:
+                    return None
+                self._changed.wait(left)
+            return self._physics
+
     def wait(self, *, timeout_s: float) -> GodotRun:
         """Godot's exit status and output; code 124 (and Godot killed) after ``timeout_s``."""
         try:
@@ -294,6 +365,9 @@ class _GodotProcess:
                     self._lines.append(line)
                     if line.startswith(SPLATS_PREFIX + " "):
                         self._splats.append(json.loads(line[len(SPLATS_PREFIX) + 1 :]))
+                        self._changed.notify_all()
+                    elif line.startswith(PHYSICS_PREFIX + " "):
+                        self._physics = json.loads(line[len(PHYSICS_PREFIX) + 1 :])
                         self._changed.notify_all()
         finally:
             with self._changed:

@@ -1,6 +1,7 @@
 extends Node3D
 ## The Continuum demo: shows the backend's world (a ContinuumWorld fed by the "Continuum"
-## autoload), splats included, subscribes to the tick stream and shows the connection on screen.
+## autoload), splats and physics included, subscribes to the tick stream and shows the connection
+## on screen.
 ##
 ## User arguments (after `--` on the command line):
 ##   --demo-seconds=S       run S seconds after connecting, then wait (at most SPLATS_TIMEOUT_S)
@@ -12,7 +13,11 @@ extends Node3D
 ##   --demo-screenshot=PATH save the viewport as a PNG at PATH at the end of the run.
 ## Each time every splat entity has shown one more version, a line
 ## `CONTINUUM_DEMO_SPLATS {"versions": n, "splats": count, "seconds": since connecting}` is
-## printed, so that whoever drives the backend knows what is on screen.
+## printed, so that whoever drives the backend knows what is on screen. In a world with physics,
+## the line `CONTINUUM_DEMO_PHYSICS {"bodies": n, "frames": n, "seconds": since connecting}` is
+## printed once the physics bodies' nodes follow the pose stream, and the report says how many
+## bodies moved from where the scene put them. The mouse grabs, drags and throws bodies (a
+## ContinuumMouseGrabber under the camera); the wheel pushes them.
 ## The backend is chosen with the session's own arguments (--continuum-host=, --continuum-port=).
 
 const ContinuumWorldScript = preload("res://addons/continuum/world/continuum_world.gd")
@@ -21,6 +26,7 @@ const EntityBuilder = preload("res://addons/continuum/world/entity_builder.gd")
 
 const RESULT_PREFIX := "CONTINUUM_DEMO "
 const SPLATS_PREFIX := "CONTINUUM_DEMO_SPLATS "
+const PHYSICS_PREFIX := "CONTINUUM_DEMO_PHYSICS "
 const AUTOLOAD_PATH := ^"/root/Continuum"
 ## Extra seconds, beyond --demo-seconds, allowed for connecting.
 const CONNECT_GRACE_S := 5.0
@@ -31,6 +37,10 @@ const PING_INTERVAL_S := 0.05
 const SPLATS_TIMEOUT_S := 20.0
 ## Frames drawn before a screenshot once the splats are on screen (lets the depth sort settle).
 const SCREENSHOT_FRAMES := 3
+## A body whose node ends farther than this from its scene position has moved (metres).
+const MOVED_DISTANCE := 0.02
+## Longest wait, after --demo-seconds, for the physics bodies to follow the pose stream.
+const PHYSICS_TIMEOUT_S := 10.0
 
 var _demo_seconds: float = -1.0
 var _wanted_versions: int = 1
@@ -52,6 +62,10 @@ var _splat_versions: Dictionary = {}  # entity id -> versions of its splat shown
 var _splat_shown: Dictionary = {}  # entity id -> the SplatCloud it shows
 var _splat_failures: PackedStringArray = []
 var _versions_reported: int = 0
+var _body_starts: Dictionary = {}  # physics entity id -> its node's position in the scene
+var _pose_frames: int = 0
+var _physics_reported: bool = false
+var _grabs: int = 0
 
 @onready var _world: ContinuumWorldScript = $World
 @onready var _status: Label = $HUD/Status
@@ -63,6 +77,7 @@ func _ready() -> void:
 	_world.world_loaded.connect(_on_world_world_loaded)
 	_world.splat_updated.connect(_on_world_splat_updated)
 	_world.splat_failed.connect(_on_world_splat_failed)
+	_world.get_pose_stream().frame_received.connect(_on_poses_frame_received)
 	if _demo_seconds >= 0.0:
 		_connect_deadline_ms = Time.get_ticks_msec() + int((_demo_seconds + CONNECT_GRACE_S) * 1000.0)
 	if _session == null:
@@ -122,6 +137,9 @@ func _status_text() -> String:
 		var entities := "1 entity" if _splat_nodes.size() == 1 else "%d entities" % _splat_nodes.size()
 		lines.append("Splats: %d on %s, version %d" % [
 			_shown_splat_count(), entities, _min_versions()])
+	if not _body_starts.is_empty():
+		lines.append("Physics: %d bodies, %d pose frames, %d moved  (drag to throw, wheel to push)"
+			% [_body_starts.size(), _pose_frames, _moved_bodies().size()])
 	lines.append("Ticks: %d  (last seq %d)" % [_ticks, _tick_seq_last])
 	if not _last_event.is_empty():
 		lines.append(_last_event)
@@ -145,6 +163,7 @@ func _run_demo() -> void:
 	if remaining_s > 0.0:
 		await get_tree().create_timer(remaining_s).timeout
 	await _wait_for_splats()
+	await _wait_for_physics()
 	if not _screenshot_path.is_empty():
 		await _take_screenshot()
 	_finish(0)
@@ -170,6 +189,14 @@ func _splats_ready() -> bool:
 		if node.get_shown_cloud() == null or node.is_swap_pending():
 			return false
 	return _min_versions() >= _wanted_versions
+
+
+## Waits (at most PHYSICS_TIMEOUT_S) until the physics bodies follow the pose stream.
+func _wait_for_physics() -> void:
+	var give_up_ms := Time.get_ticks_msec() + int(PHYSICS_TIMEOUT_S * 1000.0)
+	while not _body_starts.is_empty() and not _physics_reported \
+			and Time.get_ticks_msec() < give_up_ms:
+		await get_tree().process_frame
 
 
 func _take_screenshot() -> void:
@@ -211,6 +238,7 @@ func _finish(exit_code: int) -> void:
 		"rtt_ms_max": _percentile(_rtt_samples, 1.0),
 		"splat_entities": splats,
 		"splat_failures": Array(_splat_failures),
+		"physics": _physics_report(),
 		"screenshot": _screenshot_path if _screenshot_saved else null,
 	}
 	print(RESULT_PREFIX + JSON.stringify(result))
@@ -225,6 +253,42 @@ static func _percentile(samples: PackedFloat64Array, fraction: float) -> Variant
 	sorted.sort()
 	var rank := clampi(ceili(fraction * sorted.size()) - 1, 0, sorted.size() - 1)
 	return snappedf(sorted[rank], 0.001)
+
+
+# What the physics part showed: null for a world without physics bodies.
+func _physics_report() -> Variant:
+	if _body_starts.is_empty():
+		return null
+	var stream := _world.get_pose_stream()
+	return {
+		"bodies": _body_starts.size(),
+		"frames": _pose_frames,
+		"frames_missed": stream.frames_missed,
+		"publish_hz": stream.publish_hz,
+		"moved": Array(_moved_bodies()),
+		"grabs": _grabs,
+	}
+
+
+# The physics bodies whose nodes are now more than MOVED_DISTANCE from their scene positions.
+func _moved_bodies() -> PackedStringArray:
+	var moved := PackedStringArray()
+	for id: String in _body_starts:
+		var node := _world.get_entity_node(id)
+		if node != null and node.position.distance_to(_body_starts[id]) > MOVED_DISTANCE:
+			moved.append(id)
+	return moved
+
+
+# Puts a mouse grabber under the current camera (the scene's, else the fallback).
+func _add_mouse_grabber() -> void:
+	var camera := get_viewport().get_camera_3d()
+	if camera == null or camera.has_node("MouseGrabber"):
+		return
+	var grabber := ContinuumMouseGrabber.new()
+	grabber.name = "MouseGrabber"
+	grabber.grabbed.connect(_on_grabber_grabbed)
+	camera.add_child(grabber)
 
 
 # Finds the splat nodes of the world's entities and follows their swaps.
@@ -290,6 +354,32 @@ func _on_session_error_reported(code: String, message: String) -> void:
 
 func _on_world_world_loaded(_entity_count: int) -> void:
 	_watch_splat_nodes()
+	_body_starts.clear()
+	for id: String in _world.get_pose_stream().bound_ids():
+		_body_starts[id] = _world.get_entity_node(id).position
+	if not _body_starts.is_empty():
+		_add_mouse_grabber.call_deferred()  # once the scene's camera is current
+
+
+func _on_poses_frame_received(_seq: int, _time: float) -> void:
+	_pose_frames += 1
+	if _physics_reported or _body_starts.is_empty():
+		return
+	var stream := _world.get_pose_stream()
+	if stream.layout_ids().is_empty():
+		return  # Not shown until the layout is known.
+	_physics_reported = true
+	var progress := {
+		"bodies": _body_starts.size(),
+		"frames": _pose_frames,
+		"seconds": snappedf((Time.get_ticks_msec() - _connected_at_ms) / 1000.0, 0.001),
+	}
+	print(PHYSICS_PREFIX + JSON.stringify(progress))
+
+
+func _on_grabber_grabbed(entity_id: String, _point: Vector3) -> void:
+	_grabs += 1
+	_last_event = "Grabbed '%s'" % entity_id
 
 
 func _on_world_splat_updated(_entity_id: String, _hash: String) -> void:

@@ -14,6 +14,12 @@ extends Node3D
 ## fetched while the old version stays on screen, then assigned; the node swaps without
 ## dropping a frame. A failed fetch (a lost backend, a pack over the size limit) leaves the old
 ## version where it is. [signal splat_updated] follows each assignment.
+##
+## Entities with a `physics` component (but static ones) follow the backend's simulation: when
+## the backend's welcome has `physics`, the world subscribes to the `poses` stream and moves those
+## nodes every frame to poses interpolated a little behind the newest frame
+## (physics/pose_stream.gd), so motion stays smooth whatever the network does. A node keeps its
+## own scale.
 
 ## Emitted after the world's nodes were (re)built, with the number of entities built.
 signal world_loaded(entity_count: int)
@@ -23,10 +29,14 @@ signal splat_updated(entity_id: String, hash: String)
 ## Pack [param hash] for entity [param entity_id] could not be fetched or decoded; [param code]
 ## is asset_client.gd's error code (or the decoder's). What the entity showed stays.
 signal splat_failed(entity_id: String, hash: String, code: String)
+## The backend's simulation reported an event ([param kind] "diverged": [param entities] were
+## reset to their last good pose).
+signal physics_event_received(kind: String, entities: PackedStringArray, message: String)
 
 const EntityBuilder = preload("res://addons/continuum/world/entity_builder.gd")
 const ContinuumSessionScript = preload("res://addons/continuum/bridge/continuum_session.gd")
 const AssetClient = preload("res://addons/continuum/bridge/asset_client.gd")
+const PoseStream = preload("res://addons/continuum/physics/pose_stream.gd")
 
 ## Where the session of the autoload named "Continuum" lives.
 const AUTOLOAD_PATH := ^"/root/Continuum"
@@ -39,6 +49,13 @@ const AUTOLOAD_PATH := ^"/root/Continuum"
 			_bind_session()
 		update_configuration_warnings()
 
+## Move the nodes of physics entities as the backend's `poses` stream says.
+@export var follow_physics: bool = true:
+	set(value):
+		follow_physics = value
+		if _poses != null:
+			_poses.auto_apply = value
+
 ## Entity id -> its node, for the last world built.
 var entity_nodes: Dictionary = {}
 ## Entity ids of the last world built, in the order the backend sent them.
@@ -50,6 +67,7 @@ var splat_hashes: Dictionary = {}
 
 var _session: ContinuumSessionScript
 var _assets: AssetClient
+var _poses: PoseStream
 var _roots: Array[Node3D] = []
 var _load_generation: int = 0
 var _wanted: Dictionary = {}  # entity id -> the hash being fetched for it
@@ -89,6 +107,19 @@ func get_asset_client() -> AssetClient:
 	if _assets.session != get_session():
 		_assets.session = get_session()
 	return _assets
+
+
+## The pose stream (physics/pose_stream.gd) that moves the physics entities' nodes; made on
+## first use.
+func get_pose_stream() -> PoseStream:
+	if _poses == null:
+		_poses = PoseStream.new()
+		_poses.name = "Poses"
+		_poses.auto_apply = follow_physics
+		add_child(_poses, false, Node.INTERNAL_MODE_BACK)
+		if _session != null:
+			_poses.attach(_session)
+	return _poses
 
 
 ## The SplatCloud assigned to entity [param id], or null.
@@ -171,6 +202,7 @@ func build(entities: Variant) -> void:
 		add_child(root)
 	entity_nodes = builder.nodes_by_id
 	entity_ids = PackedStringArray(entity_nodes.keys())
+	_bind_bodies(builder.physics_by_id)
 	var wanted := {}
 	for id: String in builder.splats_by_id:
 		wanted[builder.splats_by_id[id].asset] = true
@@ -195,6 +227,8 @@ func clear() -> void:
 			remove_child(root)
 			root.queue_free()
 	_roots.clear()
+	if _poses != null:
+		_poses.unbind_all()
 	entity_nodes = {}
 	entity_ids = PackedStringArray()
 	splat_hashes = {}
@@ -223,6 +257,8 @@ func _bind_session() -> void:
 		_session = session
 		if _assets != null:
 			_assets.session = _session
+		if _session != null or _poses != null:
+			get_pose_stream().attach(_session)
 		if _session != null:
 			_session.connected.connect(_on_session_connected)
 			_session.message_received.connect(_on_session_message)
@@ -256,11 +292,29 @@ func _assign_splat(id: String, hash: String) -> bool:
 	return true
 
 
+# Binds the nodes of the physics entities (static ones never move) to the pose stream.
+func _bind_bodies(physics_by_id: Dictionary) -> void:
+	if physics_by_id.is_empty() and _poses == null:
+		return
+	var poses := get_pose_stream()
+	poses.unbind_all()
+	for id: String in physics_by_id:
+		if physics_by_id[id].get("body", "dynamic") != "static":
+			poses.bind_node(id, entity_nodes[id])
+
+
 func _on_session_connected(_welcome: Dictionary) -> void:
 	reload()
 
 
 func _on_session_message(kind: String, header: Dictionary, _blobs: Array) -> void:
+	if kind == "physics.event":
+		var entities: Variant = header.get("entities", [])
+		physics_event_received.emit(
+			str(header.get("kind", "")),
+			PackedStringArray(entities) if typeof(entities) == TYPE_ARRAY else PackedStringArray(),
+			str(header.get("message", "")))
+		return
 	if kind != "asset.announce" or header.get("component") != "splat":
 		return
 	var id: Variant = header.get("entity")

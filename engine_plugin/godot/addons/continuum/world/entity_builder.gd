@@ -12,6 +12,8 @@ extends RefCounted
 ## fetches and assigns. Transforms use glTF conventions, which are Godot's (right-handed,
 ## +Y up, metres, quaternions x, y, z, w). An entity with a `parent` is attached under that
 ## entity's node, whatever the order of the list.
+## A `physics` component makes no node (it stays in "continuum_components"); [member physics_by_id]
+## lists the entities that have one, whose nodes ContinuumWorld moves as the backend says.
 ##
 ## Bad entries (not an object, missing or malformed id, wrong field types) are reported once
 ## each with push_warning("[continuum] ...") and skipped; building never fails.
@@ -44,6 +46,9 @@ var nodes_by_id: Dictionary = {}
 ## Entity id -> its splat component (asset, bytes, count, sh_degree, aabb), for the entities of
 ## the last [method build] that have one.
 var splats_by_id: Dictionary = {}
+## Entity id -> its physics component, for the entities of the last [method build] that have one
+## (their nodes follow the backend's `poses` stream; see ContinuumWorld).
+var physics_by_id: Dictionary = {}
 
 var _id_regex: RegEx = RegEx.create_from_string(ID_PATTERN)
 
@@ -55,6 +60,7 @@ func build(entities: Variant) -> Array[Node3D]:
 	warnings = PackedStringArray()
 	nodes_by_id = {}
 	splats_by_id = {}
+	physics_by_id = {}
 	var roots: Array[Node3D] = []
 	if typeof(entities) != TYPE_ARRAY:
 		_warn("entities must be an array, got %s; nothing built" % type_string(typeof(entities)))
@@ -73,6 +79,9 @@ func build(entities: Variant) -> Array[Node3D]:
 		nodes_by_id[id] = node
 		if entity.get("components", {}).has("splat"):
 			splats_by_id[id] = entity.components.splat
+		var physics: Variant = entity.get("components", {}).get("physics")
+		if typeof(physics) == TYPE_DICTIONARY:
+			physics_by_id[id] = physics
 		parent_ids[id] = entity.get("parent", "")
 		order.append(id)
 	# 2. Parenting, now that every entity has its node.

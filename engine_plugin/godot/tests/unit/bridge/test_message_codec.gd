@@ -26,7 +26,7 @@ func test_message_vectors_decode() -> void:
 		var blobs_hex: Array = message.get("blobs", []).map(
 			func(b: PackedByteArray) -> String: return b.hex_encode())
 		assert_eq(blobs_hex, expect.blobs_hex, vector.name)
-	assert_eq(checked, 9)
+	assert_eq(checked, 11)
 
 
 func test_message_vectors_reencode_octet_for_octet() -> void:

@@ -10,6 +10,7 @@ const EntityBuilder = preload("res://addons/continuum/world/entity_builder.gd")
 const FakeAssetBackend = preload("res://tests/unit/bridge/fake_asset_backend.gd")
 const PackFixture = preload("res://tests/unit/world/pack_fixture.gd")
 const AssetClientTest = preload("res://tests/unit/bridge/test_asset_client.gd")
+const FakePhysicsBackend = preload("res://tests/unit/physics/fake_physics_backend.gd")
 
 const ENTITIES: Array = [
 	{"id": "floor", "components": {"shape": {"type": "plane", "size": [4, 4]}}},
@@ -17,9 +18,19 @@ const ENTITIES: Array = [
 	{"id": "tag", "parent": "box", "components": {"label": {"text": "hi"}}},
 ]
 
+const PHYSICS_ENTITIES: Array = [
+	{"id": "floor", "components": {"shape": {"type": "plane", "size": [4, 4]},
+		"physics": {"body": "static"}}},
+	{"id": "ball", "transform": {"position": [0, 1, 0]},
+		"components": {"shape": {"type": "sphere", "radius": 0.1}, "physics": {"mass": 1}}},
+	{"id": "paddle", "components": {"shape": {"type": "box", "size": [1, 0.1, 1]},
+		"physics": {"body": "kinematic"}}},
+]
+
 var _world: ContinuumWorldScript
 var _loaded_counts: Array[int] = []
 var _backend: FakeAssetBackend
+var _physics: FakePhysicsBackend
 var _session: ContinuumSessionScript
 var _cache_dir := ""
 var _updates: Array = []
@@ -43,6 +54,11 @@ func after_each() -> void:
 	if is_instance_valid(_backend):
 		remove_child(_backend)
 		_backend.queue_free()
+	_backend = null
+	if is_instance_valid(_physics):
+		remove_child(_physics)
+		_physics.queue_free()
+	_physics = null
 	if not _cache_dir.is_empty():
 		AssetClientTest.remove_tree(_cache_dir)
 		_cache_dir = ""
@@ -209,6 +225,59 @@ func test_undecodable_pack_is_an_error_and_changes_nothing() -> void:
 	assert_true(await wait_until(func() -> bool: return _failures.size() == 1), "splat_failed")
 	assert_eq(_failures[0][1], AssetClientTest.sha256(junk))
 	assert_eq(EntityBuilder.find_splat_node(_world.get_entity_node("cloud")).cloud, null)
+
+
+func test_physics_entities_are_bound_to_the_pose_stream() -> void:
+	_world.build(PHYSICS_ENTITIES)
+	var poses := _world.get_pose_stream()
+	var bound := poses.bound_ids()
+	bound.sort()
+	assert_eq(bound, PackedStringArray(["ball", "paddle"]), "dynamic and kinematic, not static")
+	poses.set_layout(1, PackedStringArray(["ball", "paddle"]))
+	var frame := PackedFloat32Array([0, 0.1, 0, 0, 0, 0, 1, 2, 1, 0, 0, 0, 0, 1])
+	assert_eq(poses.push_frame({"seq": 0, "t": 0.0, "layout": 1, "blobs": [
+		{"dtype": "f32", "shape": [2, 7]}]}, frame.to_byte_array(), 0.0), "")
+	assert_eq(poses.apply(1.0), 2)
+	assert_true(_world.get_entity_node("ball").position.is_equal_approx(Vector3(0, 0.1, 0)))
+	assert_true(_world.get_entity_node("paddle").position.is_equal_approx(Vector3(2, 1, 0)))
+	assert_true(_world.get_entity_node("floor").position.is_zero_approx(), "static stays")
+	_world.build(ENTITIES)
+	assert_eq(poses.bound_ids(), PackedStringArray(), "a world without physics binds nothing")
+
+
+func test_physics_world_follows_the_backend() -> void:
+	_physics = FakePhysicsBackend.new()
+	_physics.entities = PHYSICS_ENTITIES
+	_physics.ids = PackedStringArray(["ball", "paddle"])
+	_physics.bodies = _physics.ids
+	add_child(_physics)
+	var port := _physics.listen()
+	_session = ContinuumSessionScript.new()
+	_session.name = "Session"
+	_session.auto_connect = false
+	_session.ping_interval_s = 0.0
+	add_child(_session)
+	_world.session_path = ^"../Session"
+	var events: Array = []
+	_world.physics_event_received.connect(func(k: String, e: PackedStringArray, _m: String) -> void:
+		events.append([k, e]))
+	add_child(_world)
+	_session.connect_to_backend("127.0.0.1", port)
+	assert_true(await wait_until(func() -> bool: return _loaded_counts.size() == 1), "loaded")
+	assert_true(await wait_until(func() -> bool: return _physics.headers("subscribe").size() == 1))
+	await wait_seconds(0.2)  # the SUB socket connects and subscribes
+	var ball := _world.get_entity_node("ball")
+	for i in 10:  # the ball falls from 1 m to 0.1 m
+		_physics.publish(PackedFloat32Array([0, 1.0 - 0.1 * i, 0, 0, 0, 0, 1, 2, 1, 0, 0, 0, 0, 1]),
+			i / 60.0)
+		await next_frame()
+	assert_true(await wait_until(func() -> bool: return ball.position.y < 0.2),
+		"the ball's node fell: y %s" % ball.position.y)
+	assert_true(_world.get_entity_node("paddle").position.is_equal_approx(Vector3(2, 1, 0)))
+	_physics.router.send_reply("physics.event", {"kind": "diverged", "entities": ["ball"],
+		"sim_time": 1.0, "message": "NaN"})
+	assert_true(await wait_until(func() -> bool: return events.size() == 1), "physics.event")
+	assert_eq(events[0], ["diverged", PackedStringArray(["ball"])])
 
 
 # A world bound to a session connected to a fake backend whose world is one splat entity.

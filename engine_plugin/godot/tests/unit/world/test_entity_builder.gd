@@ -177,6 +177,22 @@ func test_splat_component_makes_a_splat_node() -> void:
 	assert_eq(EntityBuilder.find_splat_node(_node("cloud")), _node("cloud"))
 
 
+func test_physics_components_are_listed_and_kept_as_metadata() -> void:
+	var ball := {"mass": 0.5, "restitution": 0.6}
+	var floor_body := {"body": "static"}
+	_build([
+		{"id": "ball", "components": {"shape": {"type": "sphere", "radius": 0.1}, "physics": ball}},
+		{"id": "floor", "components": {"shape": {"type": "plane", "size": [4, 4]},
+			"physics": floor_body}},
+		{"id": "deco", "components": {"shape": {"type": "box", "size": [1, 1, 1]}}},
+		{"id": "odd", "components": {"physics": "heavy"}},
+	])
+	assert_eq(_builder.warnings, PackedStringArray())
+	assert_eq(_builder.physics_by_id, {"ball": ball, "floor": floor_body}, "objects only")
+	assert_eq(_node("ball").get_meta("continuum_components"), {"physics": ball})
+	assert_true(_node("ball") is MeshInstance3D, "physics makes no node of its own")
+
+
 func test_bad_splat_components_are_skipped() -> void:
 	var good := {"asset": "ab".repeat(32), "bytes": 100}
 	var cases: Array = [
