@@ -14,6 +14,7 @@ from continuum.godot import godot_command, run_godot
 from continuum.server.process import BackendProcess
 from continuum.server.protocol import PROTOCOL_VERSION
 from tests.conftest import HELLO, SPLAT_DATA
+from tests.integration.conftest import run_probe
 
 pytestmark = pytest.mark.godot
 PROBE = "res://tests/integration/probe.gd"
@@ -25,15 +26,8 @@ def backend():
         yield proc
 
 
-def _probe(port: int, scenario: str, *extra: str, timeout_s: float = 90) -> tuple[int, dict, str]:
-    run = run_godot(
-        ["--script", PROBE],
-        user_args=[f"--continuum-port={port}", f"--scenario={scenario}", *extra],
-        timeout_s=timeout_s,
-    )
-    results = run.results("CONTINUUM_RESULT")
-    assert results, f"no result from the probe (exit {run.returncode}):\n{run.output[-3000:]}"
-    return run.returncode, results[-1], run.output
+def _probe(port: int, scenario: str, *extra: str) -> tuple[int, dict, str]:
+    return run_probe(PROBE, port, scenario, *extra, timeout_s=90)
 
 
 def test_gdscript_unit_suite(monkeypatch):

@@ -15,6 +15,7 @@ from continuum.godot import run_godot
 from continuum.server.app import ServerConfig, serve_in_thread
 from continuum.world import load_scene
 from tests.conftest import REPO
+from tests.integration.conftest import run_probe
 
 pytestmark = pytest.mark.godot
 PLAYGROUND = REPO / "scenes" / "physics_playground"
@@ -29,15 +30,8 @@ def server():
         yield srv
 
 
-def _probe(port: int, scenario: str, *extra: str, timeout_s: float = 120) -> tuple[int, dict, str]:
-    run = run_godot(
-        ["--script", PROBE],
-        user_args=[f"--continuum-port={port}", f"--scenario={scenario}", *extra],
-        timeout_s=timeout_s,
-    )
-    results = run.results("CONTINUUM_RESULT")
-    assert results, f"no result from the probe (exit {run.returncode}):\n{run.output[-3000:]}"
-    return run.returncode, results[-1], run.output
+def _probe(port: int, scenario: str, *extra: str) -> tuple[int, dict, str]:
+    return run_probe(PROBE, port, scenario, *extra, timeout_s=120)
 
 
 def _backend_poses(server) -> dict[str, np.ndarray]:
