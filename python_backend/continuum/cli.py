@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from continuum import __version__
@@ -62,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
         help="access token clients must present (default $CONTINUUM_TOKEN); "
         "required when binding beyond loopback",
     )
+    serve.add_argument(
+        "--asset-dir", help="folder of the content-addressed asset store (default: a temporary one)"
+    )
+    serve.add_argument("--physics-dt", type=float, help="physics step in seconds (default 0.002)")
+    serve.add_argument("--publish-hz", type=float, help="rate of the poses stream (default 90)")
     serve.add_argument("-v", "--verbose", action="store_true", help="log every session event")
     serve.set_defaults(run=_serve)
 
@@ -100,17 +106,25 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from continuum.physics import PhysicsConfig
     from continuum.server.app import Server, ServerConfig
     from continuum.server.process import READY_PREFIX
     from continuum.world import load_scene
 
     scene = load_scene(args.scene) if args.scene else None
+    physics = {
+        name: value
+        for name, value in (("dt", args.physics_dt), ("publish_hz", args.publish_hz))
+        if value is not None
+    }
     config = ServerConfig(
         bind=args.bind,
         port=args.port,
         pub_port=args.pub_port,
         tick_hz=args.tick_hz,
         token=args.token,
+        asset_dir=Path(args.asset_dir) if args.asset_dir else None,
+        physics=PhysicsConfig(**physics) if physics else None,
     )
 
     async def run() -> None:

@@ -45,3 +45,22 @@ def test_serve_prints_its_ports_and_stops_on_sigterm():
         assert backend.port > 0 and backend.pub_port > 0
         assert backend.stop() == 0
     assert any("stopped after" in line for line in backend.log)
+
+
+def test_serve_takes_the_physics_rates_and_an_asset_folder(tmp_path):
+    from continuum.server.client import BridgeClient
+    from continuum.server.process import BackendProcess
+
+    playground = HELLO.parent / "physics_playground"
+    extra = ["--physics-dt", "0.004", "--publish-hz", "30", "--asset-dir", str(tmp_path / "a")]
+    with BackendProcess(playground, extra=extra) as backend:
+        with BridgeClient(port=backend.port) as client:
+            assert client.welcome["physics"] == {"dt": 0.004, "publish_hz": 30.0}
+        assert backend.stop() == 0
+    assert (tmp_path / "a").is_dir()
+
+
+def test_serve_refuses_a_bad_physics_rate(capsys):
+    playground = HELLO.parent / "physics_playground"
+    assert main(["serve", "--scene", str(playground), "--port", "0", "--physics-dt", "-1"]) == 1
+    assert "dt" in capsys.readouterr().err
