@@ -22,6 +22,8 @@ const ITEMSIZE := {
 	"u64": 8, "i64": 8, "f16": 2, "f32": 4, "f64": 8,
 }
 
+const FloatRepr = preload("res://addons/continuum/bridge/float_repr.gd")
+
 # Past 2^53 a float no longer holds every integer; ids and dims must stay below.
 const _MAX_SAFE_INT := 9007199254740992
 # Integral floats below this print as integers; beyond, int() would overflow.
@@ -359,16 +361,4 @@ static func _json_number(value: float) -> String:
 		return ""
 	if value == floorf(value) and absf(value) < _MAX_INT_FLOAT:
 		return str(int(value))
-	var exponent := floori(log(absf(value)) / log(10.0))
-	if exponent >= -4 and exponent < 16:
-		for digits in range(1, 18):
-			var text := String.num(value, maxi(digits - 1 - exponent, 0))
-			if text.to_float() == value:
-				return text if text.contains(".") else text + ".0"
-	var mantissa := value / pow(10.0, exponent)
-	var suffix := "e%s%02d" % ["-" if exponent < 0 else "+", absi(exponent)]
-	for digits in range(1, 18):
-		var text := String.num(mantissa, digits - 1) + suffix
-		if text.to_float() == value:
-			return text
-	return String.num_scientific(value)
+	return FloatRepr.repr(value)

@@ -30,7 +30,7 @@ const MAX_SPLATS := TEXTURE_WIDTH * MAX_TEXTURE_ROWS
 ## The engine pack version this reads and writes.
 const PACK_VERSION := 1
 
-const FloatRepr = preload("res://addons/continuum/splats/float_repr.gd")
+const FloatRepr = preload("res://addons/continuum/bridge/float_repr.gd")
 
 const _PACK_MAGIC := "CSPK"
 const _ALIGN := 16

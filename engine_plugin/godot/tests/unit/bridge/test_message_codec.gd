@@ -210,3 +210,11 @@ func _frame_bodies(data: PackedByteArray) -> Array[PackedByteArray]:
 
 static func _utf8(text: String) -> PackedByteArray:
 	return text.to_utf8_buffer()
+
+
+func test_floats_are_written_as_python_writes_them() -> void:
+	var header := {"a": 0.1, "b": 1e-7, "c": 123456789.123, "d": 1.5e-10, "e": -0.3, "f": 1.0 / 3.0}
+	# json.dumps(header, separators=(",", ":"), sort_keys=True) in Python (integral numbers
+	# would be written without a fraction: PROTOCOL.md 3).
+	assert_eq(MessageCodec.to_json(header),
+			'{"a":0.1,"b":1e-07,"c":123456789.123,"d":1.5e-10,"e":-0.3,"f":0.3333333333333333}')

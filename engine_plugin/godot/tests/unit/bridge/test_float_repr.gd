@@ -1,7 +1,7 @@
 extends "res://tests/test_case.gd"
-## Tests of addons/continuum/splats/float_repr.gd against what Python's repr() prints.
+## Tests of addons/continuum/bridge/float_repr.gd against what Python's repr() prints.
 
-const FloatRepr = preload("res://addons/continuum/splats/float_repr.gd")
+const FloatRepr = preload("res://addons/continuum/bridge/float_repr.gd")
 
 # [the double's bits as an int64, repr(value) in Python 3]; bits, since a literal would be read
 # by Godot's own (not correctly rounded) parser.

@@ -2,8 +2,8 @@
 extends RefCounted
 ## Python's repr() of a float, which json.dumps writes: the shortest digits that read back to the
 ## same double, in fixed notation for decimal exponents -4..15 and as d.ddde+XX outside, integral
-## values with ".0". Internal: the engine pack header (splat_cloud.gd) is byte-identical to the
-## one Python writes only if its floats are.
+## values with ".0". Internal: message headers (message_codec.gd) and the engine pack header
+## (splat_cloud.gd) are byte-identical to what Python writes only if their floats are.
 ##
 ## Godot's own conversions do not give this: String.num_scientific is not always the shortest and
 ## String.to_float is not correctly rounded, so a "shortest string that reads back" search cannot
