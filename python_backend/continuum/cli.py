@@ -1,5 +1,6 @@
-"""The ``continuum`` command: serve a world, run the demo, run benchmarks, check scenes, and
-inspect, convert, render and fit Gaussian splats."""
+"""The ``continuum`` command: serve a world, run the demo, run benchmarks, check scenes, keep
+persistent worlds (list, inspect, fork, replay, compact, export), and inspect, convert, render
+and fit Gaussian splats."""
 
 from __future__ import annotations
 
@@ -101,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("paths", nargs="+", help="scene folders or scene.json files")
     check.set_defaults(run=_scene_check)
 
+    _add_world_commands(sub)
     _add_splats_commands(sub)
     return parser
 
@@ -186,11 +188,18 @@ def _bench_engine_splats() -> dict:
     return bench_engine_splats()
 
 
+def _bench_store() -> dict:
+    from continuum.bench.store import bench_store
+
+    return bench_store()
+
+
 BENCHMARKS: dict[str, Callable[[], dict]] = {
     "bridge": _bench_bridge,
     "engine-splats": _bench_engine_splats,
     "physics": _bench_physics,
     "splats": _bench_splats,
+    "store": _bench_store,
 }
 
 
@@ -207,6 +216,107 @@ def _scene_check(args: argparse.Namespace) -> int:
         else:
             print(f"ok   {path}: scene {scene.name!r}, {len(scene.entities)} entities")
     return 1 if failed else 0
+
+
+# -- world ---------------------------------------------------------------------------------------
+
+
+def _add_world_commands(sub: argparse._SubParsersAction) -> None:
+    world = sub.add_parser("world", help="persistent worlds: list, inspect, fork, replay, export")
+    world.add_argument(
+        "--root",
+        default=os.environ.get("CONTINUUM_WORLDS", "worlds"),
+        help="the worlds directory (default $CONTINUUM_WORLDS, else ./worlds)",
+    )
+    world_sub = world.add_subparsers(title="world commands", metavar="ACTION", required=True)
+
+    ls = world_sub.add_parser("ls", help="list the worlds")
+    ls.set_defaults(run=_world_ls)
+
+    info = world_sub.add_parser("info", help="a world's figures as JSON")
+    info.add_argument("name")
+    info.set_defaults(run=_world_info)
+
+    fork = world_sub.add_parser("fork", help="copy a world, up to an event, to a new world")
+    fork.add_argument("name")
+    fork.add_argument("new_name")
+    fork.add_argument("--at", type=int, default=None, help="last event seq (default: all)")
+    fork.set_defaults(run=_world_fork)
+
+    replay = world_sub.add_parser("replay", help="print the state at a tick or seq as JSON")
+    replay.add_argument("name")
+    at = replay.add_mutually_exclusive_group(required=True)
+    at.add_argument("--tick", type=int, help="the state after the last event at or before it")
+    at.add_argument("--seq", type=int, help="the state right after this event")
+    replay.set_defaults(run=_world_replay)
+
+    compact = world_sub.add_parser(
+        "compact", help="snapshot, then drop the events before the older kept snapshot"
+    )
+    compact.add_argument("name")
+    compact.add_argument(
+        "--keep-snapshots", type=int, default=2, help="snapshots kept (default 2, at least 1)"
+    )
+    compact.set_defaults(run=_world_compact)
+
+    export = world_sub.add_parser("export", help="write a world's events as JSON lines")
+    export.add_argument("name")
+    export.add_argument("path", help="the .jsonl file to write")
+    export.set_defaults(run=_world_export)
+
+
+def _world_ls(args: argparse.Namespace) -> int:
+    from continuum.world import list_worlds
+
+    for name in list_worlds(args.root):
+        print(name)
+    return 0
+
+
+def _world_info(args: argparse.Namespace) -> int:
+    from continuum.world import WorldStore
+
+    with WorldStore.open(args.root, args.name, read_only=True) as store:
+        print(json.dumps(store.info(), indent=2))
+    return 0
+
+
+def _world_fork(args: argparse.Namespace) -> int:
+    from continuum.world import WorldStore
+
+    with WorldStore.open(args.root, args.name, read_only=True) as store:
+        store.fork(args.new_name, at=args.at)
+        at = store.seq if args.at is None else args.at
+    print(f"forked {args.name!r} at seq {at} to {args.new_name!r}")
+    return 0
+
+
+def _world_replay(args: argparse.Namespace) -> int:
+    from continuum.world import WorldStore
+
+    with WorldStore.open(args.root, args.name, read_only=True) as store:
+        state = store.state_at(seq=args.seq, tick=args.tick)
+    print(json.dumps(state.to_json(), indent=2))
+    return 0
+
+
+def _world_compact(args: argparse.Namespace) -> int:
+    from continuum.world import WorldStore
+
+    if args.keep_snapshots < 1:
+        raise ContinuumError(f"--keep-snapshots must be at least 1, got {args.keep_snapshots}")
+    with WorldStore.open(args.root, args.name) as store:
+        print(json.dumps(store.compact(keep_snapshots=args.keep_snapshots)))
+    return 0
+
+
+def _world_export(args: argparse.Namespace) -> int:
+    from continuum.world import WorldStore
+
+    with WorldStore.open(args.root, args.name, read_only=True) as store:
+        n = store.export(args.path)
+    print(f"wrote {n} events of {args.name!r} to {args.path}")
+    return 0
 
 
 # -- splats -------------------------------------------------------------------------------------

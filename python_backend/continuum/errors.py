@@ -53,3 +53,21 @@ class EntityNotFoundError(PhysicsError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, code="not_found")
+
+
+class StoreError(ContinuumError):
+    """A persistent world that cannot be opened, read or written: a missing world, a read-only
+    or full disk, a damaged database; the message names the world's file and the fault."""
+
+
+class WorldLockedError(StoreError):
+    """A world another process holds open for writing; ``pid`` is that process, when known."""
+
+    def __init__(self, message: str, *, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+class EventError(StoreError):
+    """A world event that cannot be decoded or applied: an unknown kind or version, a field of
+    the wrong type, or an entity that does not exist (or already does)."""

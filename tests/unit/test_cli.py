@@ -8,7 +8,7 @@ from tests.conftest import HELLO
 def test_help_lists_the_commands(capsys):
     assert main([]) == 2
     out = capsys.readouterr().out
-    for command in ("serve", "demo", "bench", "scene"):
+    for command in ("serve", "demo", "bench", "scene", "world"):
         assert command in out
 
 
@@ -64,3 +64,36 @@ def test_serve_refuses_a_bad_physics_rate(capsys):
     playground = HELLO.parent / "physics_playground"
     assert main(["serve", "--scene", str(playground), "--port", "0", "--physics-dt", "-1"]) == 1
     assert "dt" in capsys.readouterr().err
+
+
+def test_world_commands(tmp_path, capsys):
+    import json
+
+    from continuum.world import TransformSet, WorldStore, load_scene
+
+    root = str(tmp_path / "worlds")
+    with WorldStore.create(root, "hello", load_scene(HELLO)) as store:
+        first = store.seq
+        for tick in range(1, 6):
+            store.append([TransformSet(id="cube", transform={"position": [tick, 0, 0]}, tick=tick)])
+        # a backend holds the world: the read-only commands still work
+        assert main(["world", "--root", root, "ls"]) == 0
+        assert capsys.readouterr().out.split() == ["hello"]
+        assert main(["world", "--root", root, "info", "hello"]) == 0
+        assert json.loads(capsys.readouterr().out)["seq"] == first + 5
+        assert main(["world", "--root", root, "replay", "hello", "--tick", "3"]) == 0
+        state = json.loads(capsys.readouterr().out)
+        cube = next(e for e in state["entities"] if e["id"] == "cube")
+        assert state["tick"] == 3 and cube["transform"]["position"] == [3.0, 0.0, 0.0]
+        assert main(["world", "--root", root, "compact", "hello"]) == 1
+        assert "already open for writing" in capsys.readouterr().err
+    assert main(["world", "--root", root, "fork", "hello", "early", "--at", str(first)]) == 0
+    assert main(["world", "--root", root, "replay", "early", "--seq", str(first)]) == 0
+    assert "forked" in capsys.readouterr().out
+    assert main(["world", "--root", root, "compact", "hello"]) == 0
+    assert json.loads(capsys.readouterr().out)["compacted_through"] > 0
+    out = tmp_path / "hello.jsonl"
+    assert main(["world", "--root", root, "export", "hello", str(out)]) == 0
+    assert json.loads(out.read_text().splitlines()[0])["name"] == "hello"
+    assert main(["world", "--root", root, "info", "nope"]) == 1
+    assert "no world named 'nope'" in capsys.readouterr().err

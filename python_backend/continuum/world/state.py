@@ -1,0 +1,180 @@
+"""The world state W as plain data, and ``apply``: the pure, deterministic step W' = f(W, event).
+
+Entities are dicts in scene.schema.json form, keyed by id. ``physics`` is an opaque JSON value
+reserved for the simulation's own state. ``seq`` is the number of the last event applied,
+``tick`` and ``time`` its tick and time.
+
+The entity dicts inside a state are never changed in place: ``apply`` replaces the dict of the
+entity an event touches. A state is therefore cheap to copy (``copy``: a new entities mapping
+that shares the unchanged entities), and callers must treat the dicts as read-only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from continuum.errors import EventError
+from continuum.world.events import (
+    ComponentRemoved,
+    ComponentSet,
+    EntityAdded,
+    EntityRemoved,
+    Event,
+    PhysicsSet,
+    TagsSet,
+    TransformSet,
+)
+
+TRANSFORM_SIZES = {"position": 3, "rotation": 4, "scale": 3}
+DEFAULT_TRANSFORM = {
+    "position": [0.0, 0.0, 0.0],
+    "rotation": [0.0, 0.0, 0.0, 1.0],
+    "scale": [1.0, 1.0, 1.0],
+}
+
+
+@dataclass
+class WorldState:
+    """A world at one event: its entities by id and the physics blob."""
+
+    entities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    physics: Any = None
+    seq: int = 0
+    tick: int = 0
+    time: float = 0.0
+
+    def copy(self) -> WorldState:
+        return replace(self, entities=dict(self.entities))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "tick": self.tick,
+            "time": self.time,
+            "entities": [self.entities[k] for k in sorted(self.entities)],
+            "physics": self.physics,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> WorldState:
+        return cls(
+            entities={e["id"]: e for e in doc["entities"]},
+            physics=doc["physics"],
+            seq=doc["seq"],
+            tick=doc["tick"],
+            time=doc["time"],
+        )
+
+
+def apply(state: WorldState, event: Event, *, seq: int | None = None) -> WorldState:
+    """The state after ``event``; ``state`` is left as it was.
+
+    ``seq`` is the event's number (default ``state.seq + 1``).
+
+    Raises:
+        EventError: the event does not fit the state (an unknown entity, a duplicate id, a tick
+            before the state's tick, a malformed transform).
+    """
+    out = state.copy()
+    apply_in_place(out, event, seq=state.seq + 1 if seq is None else seq)
+    return out
+
+
+def apply_in_place(state: WorldState, event: Event, *, seq: int) -> None:
+    """``apply`` on ``state`` itself (the store's replay loop). On EventError ``state`` is
+    unchanged."""
+    if event.tick < state.tick:
+        raise EventError(
+            f"event {seq} ({event.kind}) has tick {event.tick}, before the world's tick "
+            f"{state.tick}; ticks never go back"
+        )
+    entities = state.entities
+    if isinstance(event, TransformSet):
+        e = _entity(entities, event.id, event)
+        entities[event.id] = {**e, "transform": {**e["transform"], **_transform(event.transform)}}
+    elif isinstance(event, EntityAdded):
+        e = _new_entity(event.entity)
+        if e["id"] in entities:
+            raise EventError(f"event {event.kind}: entity {e['id']!r} already exists")
+        if e.get("parent") is not None and e["parent"] not in entities:
+            raise EventError(f"event {event.kind}: parent {e['parent']!r} does not exist")
+        entities[e["id"]] = e
+    elif isinstance(event, EntityRemoved):
+        _entity(entities, event.id, event)
+        children = [k for k, v in entities.items() if v.get("parent") == event.id]
+        if children:
+            raise EventError(
+                f"event {event.kind}: entity {event.id!r} has children {sorted(children)[:5]}; "
+                "remove them first"
+            )
+        del entities[event.id]
+    elif isinstance(event, ComponentSet):
+        e = _entity(entities, event.id, event)
+        entities[event.id] = {**e, "components": {**e["components"], event.name: event.value}}
+    elif isinstance(event, ComponentRemoved):
+        e = _entity(entities, event.id, event)
+        if event.name not in e["components"]:
+            raise EventError(f"event {event.kind}: entity {event.id!r} has no {event.name!r}")
+        components = dict(e["components"])
+        del components[event.name]
+        entities[event.id] = {**e, "components": components}
+    elif isinstance(event, TagsSet):
+        e = _entity(entities, event.id, event)
+        if not all(isinstance(t, str) for t in event.tags):
+            raise EventError(f"event {event.kind}: tags must be strings, got {event.tags!r}")
+        entities[event.id] = {**e, "tags": list(event.tags)}
+    elif isinstance(event, PhysicsSet):
+        state.physics = event.blob
+    else:
+        raise EventError(f"not a world event: {event!r}")
+    state.seq = seq
+    state.tick = event.tick
+    state.time = event.time
+
+
+def _entity(entities: dict[str, dict[str, Any]], entity_id: str, event: Event) -> dict[str, Any]:
+    try:
+        return entities[entity_id]
+    except (KeyError, TypeError):
+        raise EventError(f"event {event.kind}: no entity {entity_id!r} in the world") from None
+
+
+def _transform(raw: Any) -> dict[str, list[float]]:
+    if not isinstance(raw, dict) or not set(raw) <= set(TRANSFORM_SIZES):
+        raise EventError(
+            f"a transform is an object with position, rotation and/or scale, got {raw!r}"
+        )
+    out = {}
+    for key, value in raw.items():
+        size = TRANSFORM_SIZES[key]
+        if (
+            not isinstance(value, list | tuple)
+            or len(value) != size
+            or not all(isinstance(v, int | float) and math.isfinite(v) for v in value)
+        ):
+            raise EventError(f"transform {key} must be {size} finite numbers, got {value!r}")
+        out[key] = [float(v) for v in value]
+    return out
+
+
+def _new_entity(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
+        raise EventError(f"an added entity needs a non-empty string id, got {raw!r}")
+    components = raw.get("components", {})
+    if not isinstance(components, dict):
+        raise EventError(f"entity {raw['id']!r}: components must be an object")
+    tags = raw.get("tags", [])
+    if not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
+        raise EventError(f"entity {raw['id']!r}: tags must be a list of strings")
+    out = {
+        "id": raw["id"],
+        "name": raw.get("name", raw["id"]),
+        "transform": {**DEFAULT_TRANSFORM, **_transform(raw.get("transform", {}))},
+        "tags": list(tags),
+        "components": dict(components),
+    }
+    if raw.get("parent") is not None:
+        out["parent"] = raw["parent"]
+    return out

@@ -1,0 +1,96 @@
+import dataclasses
+
+import pytest
+
+from continuum.errors import EventError
+from continuum.world.events import (
+    ComponentRemoved,
+    ComponentSet,
+    EntityAdded,
+    EntityRemoved,
+    PhysicsSet,
+    TagsSet,
+    TransformSet,
+)
+from continuum.world.state import WorldState, apply
+
+
+def _build(events):
+    state = WorldState()
+    for event in events:
+        state = apply(state, event)
+    return state
+
+
+def test_apply_builds_entities_in_scene_form():
+    state = _build(
+        [
+            EntityAdded(entity={"id": "a"}, tick=1),
+            EntityAdded(entity={"id": "b", "parent": "a", "tags": ["t"]}, tick=1),
+            TransformSet(id="b", transform={"position": [1, 2, 3]}, tick=2, time=9.0),
+            ComponentSet(id="b", name="light", value={"energy": 2}, tick=2),
+            TagsSet(id="a", tags=["root"], tick=3),
+            PhysicsSet(blob=[1, 2], tick=3),
+        ]
+    )
+    assert state.seq == 6 and state.tick == 3
+    b = state.entities["b"]
+    assert b["name"] == "b" and b["parent"] == "a" and b["tags"] == ["t"]
+    assert b["transform"] == {
+        "position": [1.0, 2.0, 3.0],
+        "rotation": [0.0, 0.0, 0.0, 1.0],
+        "scale": [1.0, 1.0, 1.0],
+    }
+    assert b["components"] == {"light": {"energy": 2}}
+    assert state.entities["a"]["tags"] == ["root"] and state.physics == [1, 2]
+    state = _build(
+        [
+            EntityAdded(entity={"id": "a", "components": {"c": 1}}),
+            ComponentRemoved(id="a", name="c"),
+        ]
+    )
+    assert state.entities["a"]["components"] == {}
+
+
+def test_apply_is_pure():
+    before = _build([EntityAdded(entity={"id": "a"})])
+    snapshot = WorldState.from_json(before.to_json())
+    after = apply(before, TransformSet(id="a", transform={"scale": [2, 2, 2]}))
+    assert before == snapshot
+    assert after.entities["a"]["transform"]["scale"] == [2.0, 2.0, 2.0]
+    assert after.seq == 2 and before.seq == 1
+
+
+def test_state_json_round_trip():
+    state = _build([EntityAdded(entity={"id": "z"}), EntityAdded(entity={"id": "a"})])
+    assert WorldState.from_json(state.to_json()) == state
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (EntityAdded(entity={"id": "a"}), "already exists"),
+        (EntityAdded(entity={"id": "c", "parent": "nope"}), "parent 'nope'"),
+        (EntityAdded(entity={"name": "no id"}), "non-empty string id"),
+        (EntityRemoved(id="a"), "has children"),
+        (EntityRemoved(id="ghost"), "no entity 'ghost'"),
+        (TransformSet(id="a", transform={"position": [1, 2]}), "position must be 3"),
+        (TransformSet(id="a", transform={"skew": [1]}), "position, rotation and/or scale"),
+        (TransformSet(id="a", transform={"scale": [1, float("nan"), 1]}), "finite"),
+        (ComponentRemoved(id="a", name="none"), "has no 'none'"),
+        (TagsSet(id="a", tags=[1]), "tags must be strings"),
+        (TransformSet(id="a", transform={}, tick=4), "before the world's tick 5"),
+    ],
+)
+def test_events_that_do_not_fit_are_refused_and_leave_the_state(event, message):
+    state = _build(
+        [
+            EntityAdded(entity={"id": "a"}, tick=5),
+            EntityAdded(entity={"id": "b", "parent": "a"}, tick=5),
+        ]
+    )
+    before = WorldState.from_json(state.to_json())
+    event = dataclasses.replace(event, tick=event.tick or 5)
+    with pytest.raises(EventError, match=message):
+        apply(state, event)
+    assert state == before
