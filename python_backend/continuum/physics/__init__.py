@@ -5,7 +5,9 @@ converts to and from MuJoCo's Z-up.
 
 Public names:
 - ``Simulation``: assembly, a stepping thread at a fixed dt paced to real time, pause / resume /
-  step, controls, queries, add / remove / modify while running, divergence resets (``simulation``)
+  step, controls, queries, add / remove / modify while running, divergence resets, save_state /
+  load_state / replay (``simulation``; the saved dict is described in ``state_io``)
+- ``replay_physics``: a persistent world's poses at any tick, from its store (``replay``)
 - ``PhysicsConfig``: its settings with documented defaults (``config``)
 - ``PoseFrame``, ``PhysicsEvent``: the pose snapshot and the events it gives out (``stream``)
 - ``BodyParams``, ``JointParams``, ``body_params``, ``joint_params``: the physics and joint
@@ -20,6 +22,7 @@ from continuum.physics.assembly import contact_params
 from continuum.physics.colliders import ConvexPart, convex_decomposition, convex_hull
 from continuum.physics.components import BodyParams, JointParams, body_params, joint_params
 from continuum.physics.config import PhysicsConfig
+from continuum.physics.replay import replay_physics
 from continuum.physics.scenes import body_entity, ground, make_pile
 from continuum.physics.simulation import Simulation
 from continuum.physics.stream import PhysicsEvent, PoseFrame
@@ -40,4 +43,5 @@ __all__ = [
     "ground",
     "joint_params",
     "make_pile",
+    "replay_physics",
 ]

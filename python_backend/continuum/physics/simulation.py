@@ -12,15 +12,16 @@ same poses. Real-time pacing only decides when steps happen, never what they com
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from continuum.errors import PhysicsError
-from continuum.physics import divergence
+from continuum.physics import divergence, state_io
 from continuum.physics._state import PhysicsState
 from continuum.physics.config import PhysicsConfig
 from continuum.physics.controls import apply_control, check_control
@@ -66,13 +67,21 @@ class Simulation:
         scene: the scene; entities with a ``physics`` component become bodies, and its ``mjcf``
             model (if any) is merged in.
         config: the simulation's settings.
+        record_controls: keep ``control_log``, every applied control with its step (off by
+            default: the log grows with every control).
 
     Raises:
         PhysicsError: the scene's physics cannot be assembled (a bad component, a missing or
             degenerate mesh, an invalid MJCF model); the message names the entity or file.
     """
 
-    def __init__(self, scene: Scene, *, config: PhysicsConfig = PhysicsConfig()) -> None:  # noqa: B008
+    def __init__(
+        self,
+        scene: Scene,
+        *,
+        config: PhysicsConfig = PhysicsConfig(),  # noqa: B008
+        record_controls: bool = False,
+    ) -> None:
         if not isinstance(config, PhysicsConfig):
             raise PhysicsError(f"config must be a PhysicsConfig, got {type(config).__name__}")
         self.config = config
@@ -90,6 +99,8 @@ class Simulation:
         self._events: list[PhysicsEvent] = []
         self._wall0 = 0.0
         self._step0 = 0
+        self._record = bool(record_controls)
+        self._control_log: list[tuple[int, dict[str, Any]]] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -215,16 +226,104 @@ class Simulation:
         elif name == "step":
             self.step(checked["count"])
         else:
+            logged = copy.deepcopy(dict(op)) if self._record else None  # the op as sent
 
             def apply(state: PhysicsState) -> dict[str, Any]:
-                return {
+                result = {
                     **apply_control(state, checked),
                     "sim_time": state.sim_time,
                     "step": state.step_count,
                 }
+                if logged is not None:
+                    self._control_log.append((state.step_count, logged))
+                return result
 
             return self._run(apply)
         return {"sim_time": self.sim_time, "step": self.step_count}
+
+    @property
+    def control_log(self) -> list[tuple[int, dict[str, Any]]]:
+        """The controls applied so far, ``(step, op)`` in order, when the simulation was made
+        with ``record_controls=True`` (pause, resume and step are not logged: the steps are).
+
+        ``step`` is the step count when the control was applied, before the next step (the
+        ``step`` of its result): ``replay`` applies it again at that point. A caller that keeps
+        its own record can log ``(result["step"], op)`` for each successful ``control``.
+        """
+        with self._state_lock:
+            return list(self._control_log)
+
+    def save_state(self) -> dict[str, Any]:
+        """The full simulation state as a JSON-ready dict (see ``continuum.physics.state_io``):
+        step count, sim_time, MuJoCo's integration state (qpos, qvel, ...) and what controls
+        keep (grabs, live parameters, timed forces). Taken between two steps."""
+        return self._run(state_io.dump_state)
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore a ``save_state`` dict (between two steps): stepping from here gives bitwise
+        what the saved simulation gave. Load into a fresh simulation of the same scene and
+        config; the control log is cleared.
+
+        Raises:
+            PhysicsError: not a saved state, or one of another model (other bodies, another
+                state size, another dt); nothing changes.
+        """
+
+        def load(s: PhysicsState) -> None:
+            state_io.load_state(s, state)
+            self._control_log.clear()
+
+        self._run(load)
+
+    def replay(self, to_step: int, controls: Sequence[tuple[int, Mapping[str, Any]]]) -> PoseFrame:
+        """Step to ``to_step``, applying each ``(step, op)`` of ``controls`` when the step
+        count reaches its ``step`` (before stepping on), in order: from a ``load_state`` of a
+        saved state and the controls logged after it, this reproduces the original run bitwise.
+        Paused or before ``start()`` only. Returns the poses at ``to_step``.
+
+        Raises:
+            PhysicsError: the simulation is running, ``to_step`` is behind the step count, the
+                controls are out of order or outside [step count, to_step], or a control fails
+                as it did not originally (a different state).
+        """
+        if isinstance(to_step, bool) or not isinstance(to_step, int):
+            raise PhysicsError(f"replay: to_step must be an int, got {to_step!r:.40}")
+        now = self.step_count
+        if to_step < now:
+            raise PhysicsError(
+                f"replay: to_step {to_step} is behind the simulation's step {now}; load an "
+                "earlier state first"
+            )
+        controls = [(step, op) for step, op in controls]
+        previous = now
+        for step, op in controls:
+            if not isinstance(op, Mapping) or op.get("op") in ("pause", "resume", "step"):
+                raise PhysicsError(
+                    f"replay: each control must be an op other than pause, resume and step (the "
+                    f"steps are replayed from the step counts), got {op!r:.60}"
+                )
+            if isinstance(step, bool) or not isinstance(step, int) or not now <= step <= to_step:
+                raise PhysicsError(
+                    f"replay: a control's step must be an int in [{now}, {to_step}] (the step "
+                    f"count to to_step), got {step!r:.40}"
+                )
+            if step < previous:
+                raise PhysicsError(
+                    f"replay: controls must be in step order; step {step} comes after {previous}"
+                )
+            previous = step
+        with self._cv:
+            if self._thread is not None and not self._paused:
+                raise PhysicsError("replay: the simulation is running; pause it first")
+        for step, op in controls:
+            self._step_to(step)
+            self.control(op)
+        self._step_to(to_step)
+        return self.poses()
+
+    def _step_to(self, step: int) -> None:
+        while self.step_count < step:
+            self.step(min(step - self.step_count, 10**7))
 
     def query(self, q: Mapping[str, Any]) -> dict[str, Any]:
         """Answer one query (see ``continuum.physics.queries``).

@@ -10,13 +10,15 @@ Public names:
   snapshots), from ``store``
 - ``WorldState``, ``apply``: the state as plain data and its pure step, from ``state``
 - the events (``EntityAdded``, ``EntityRemoved``, ``TransformSet``, ``ComponentSet``,
-  ``ComponentRemoved``, ``TagsSet``, ``PhysicsSet``) and ``event_from_json``, from ``events``
+  ``ComponentRemoved``, ``TagsSet``, ``PhysicsSet``, ``ControlApplied``) and
+  ``event_from_json``, from ``events``
 """
 
 from continuum.world.assets import AssetInfo, AssetStore
 from continuum.world.events import (
     ComponentRemoved,
     ComponentSet,
+    ControlApplied,
     EntityAdded,
     EntityRemoved,
     Event,
@@ -35,6 +37,7 @@ __all__ = [
     "AssetStore",
     "ComponentRemoved",
     "ComponentSet",
+    "ControlApplied",
     "CorruptSnapshotWarning",
     "Entity",
     "EntityAdded",

@@ -94,6 +94,16 @@ class PhysicsSet(_Event):
     kind: ClassVar[str] = "physics_set"
 
 
+@dataclass(frozen=True, kw_only=True)
+class ControlApplied(_Event):
+    """A physics control ``op`` (a JSON object, see ``continuum.physics.controls``) was applied
+    when the simulation's step count was ``step``, after the latest ``PhysicsSet``."""
+
+    step: int
+    op: dict[str, Any]
+    kind: ClassVar[str] = "control_applied"
+
+
 Event = (
     EntityAdded
     | EntityRemoved
@@ -102,6 +112,7 @@ Event = (
     | ComponentRemoved
     | TagsSet
     | PhysicsSet
+    | ControlApplied
 )
 
 EVENT_TYPES: dict[str, type[_Event]] = {
@@ -114,6 +125,7 @@ EVENT_TYPES: dict[str, type[_Event]] = {
         ComponentRemoved,
         TagsSet,
         PhysicsSet,
+        ControlApplied,
     )
 }
 

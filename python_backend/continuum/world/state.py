@@ -1,7 +1,10 @@
 """The world state W as plain data, and ``apply``: the pure, deterministic step W' = f(W, event).
 
 Entities are dicts in scene.schema.json form, keyed by id. ``physics`` is an opaque JSON value
-reserved for the simulation's own state. ``seq`` is the number of the last event applied,
+reserved for the simulation's own state (the latest ``PhysicsSet`` blob: ``Simulation.save_state``),
+and ``controls`` the ``[step, op]`` of each ``ControlApplied`` since it, in order, so that the
+physics at a later tick is the blob plus the controls replayed (``continuum.physics.replay``).
+``seq`` is the number of the last event applied,
 ``tick`` and ``time`` its tick and time.
 
 The entity dicts inside a state are never changed in place: ``apply`` replaces the dict of the
@@ -19,6 +22,7 @@ from continuum.errors import EventError
 from continuum.world.events import (
     ComponentRemoved,
     ComponentSet,
+    ControlApplied,
     EntityAdded,
     EntityRemoved,
     Event,
@@ -41,12 +45,13 @@ class WorldState:
 
     entities: dict[str, dict[str, Any]] = field(default_factory=dict)
     physics: Any = None
+    controls: list[list[Any]] = field(default_factory=list)  # [step, op] since ``physics``
     seq: int = 0
     tick: int = 0
     time: float = 0.0
 
     def copy(self) -> WorldState:
-        return replace(self, entities=dict(self.entities))
+        return replace(self, entities=dict(self.entities), controls=list(self.controls))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +60,7 @@ class WorldState:
             "time": self.time,
             "entities": [self.entities[k] for k in sorted(self.entities)],
             "physics": self.physics,
+            "controls": self.controls,
         }
 
     @classmethod
@@ -62,6 +68,7 @@ class WorldState:
         return cls(
             entities={e["id"]: e for e in doc["entities"]},
             physics=doc["physics"],
+            controls=list(doc.get("controls", [])),
             seq=doc["seq"],
             tick=doc["tick"],
             time=doc["time"],
@@ -127,6 +134,19 @@ def apply_in_place(state: WorldState, event: Event, *, seq: int) -> None:
         entities[event.id] = {**e, "tags": list(event.tags)}
     elif isinstance(event, PhysicsSet):
         state.physics = event.blob
+        state.controls = []
+    elif isinstance(event, ControlApplied):
+        step = event.step
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise EventError(f"event {event.kind}: step must be an integer >= 0, got {step!r}")
+        if not isinstance(event.op, dict) or not isinstance(event.op.get("op"), str):
+            raise EventError(f"event {event.kind}: op must be an object with an 'op' string")
+        if state.controls and step < state.controls[-1][0]:
+            raise EventError(
+                f"event {event.kind}: step {step} is before the previous control's step "
+                f"{state.controls[-1][0]}; controls come in step order"
+            )
+        state.controls.append([step, event.op])
     else:
         raise EventError(f"not a world event: {event!r}")
     state.seq = seq

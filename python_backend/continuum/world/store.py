@@ -245,6 +245,7 @@ class WorldStore:
         self._check_writable()
         state = self._state
         before = (dict(state.entities), state.physics, state.seq, state.tick, state.time)
+        controls, n_controls = state.controls, len(state.controls)
         rows = []
         dumps = json.dumps
         try:
@@ -257,6 +258,8 @@ class WorldStore:
                     self._conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows)
         except BaseException:
             state.entities, state.physics, state.seq, state.tick, state.time = before
+            del controls[n_controls:]  # appended to in place; a PhysicsSet replaced it
+            state.controls = controls
             raise
         if rows and (
             state.seq - self._snapshot_seq >= self.config.snapshot_every_events

@@ -7,6 +7,7 @@ from continuum.world.events import (
     EVENT_TYPES,
     ComponentRemoved,
     ComponentSet,
+    ControlApplied,
     EntityAdded,
     EntityRemoved,
     PhysicsSet,
@@ -23,6 +24,7 @@ EXAMPLES = [
     ComponentRemoved(id="a", name="light"),
     TagsSet(id="a", tags=["x", "y"]),
     PhysicsSet(blob={"qpos": [0.0, 1.0]}),
+    ControlApplied(step=7, op={"op": "impulse", "entity": "a", "impulse": [0.0, 1.0, 0.0]}),
 ]
 
 

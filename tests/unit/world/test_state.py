@@ -6,6 +6,7 @@ from continuum.errors import EventError
 from continuum.world.events import (
     ComponentRemoved,
     ComponentSet,
+    ControlApplied,
     EntityAdded,
     EntityRemoved,
     PhysicsSet,
@@ -94,3 +95,30 @@ def test_events_that_do_not_fit_are_refused_and_leave_the_state(event, message):
     with pytest.raises(EventError, match=message):
         apply(state, event)
     assert state == before
+
+
+def test_physics_blob_and_the_controls_since_it():
+    impulse = {"op": "impulse", "entity": "a", "impulse": [0, 1, 0]}
+    state = _build(
+        [
+            ControlApplied(step=3, op=impulse, tick=3),
+            PhysicsSet(blob={"step": 5}, tick=5),
+            ControlApplied(step=7, op=impulse, tick=7),
+            ControlApplied(step=7, op={"op": "set", "gravity": [0, 0, 0]}, tick=7),
+        ]
+    )
+    assert state.physics == {"step": 5}
+    assert [s for s, _ in state.controls] == [7, 7]
+    assert WorldState.from_json(state.to_json()) == state
+    copied = apply(state, ControlApplied(step=9, op=impulse, tick=9))
+    assert len(state.controls) == 2 and len(copied.controls) == 3  # apply stays pure
+    assert _build([PhysicsSet(blob=1), ControlApplied(step=1, op=impulse)]).controls == [
+        [1, impulse]
+    ]
+    for bad in (
+        ControlApplied(step=-1, op=impulse, tick=9),
+        ControlApplied(step=2, op={"x": 1}, tick=9),
+        ControlApplied(step=6, op=impulse, tick=9),  # before the previous control's step
+    ):
+        with pytest.raises(EventError, match=r"control_applied"):
+            apply(state, bad)

@@ -9,6 +9,7 @@ from continuum.errors import EventError, StoreError, WorldLockedError
 from continuum.world import load_scene
 from continuum.world.events import (
     ComponentSet,
+    ControlApplied,
     EntityAdded,
     EntityRemoved,
     PhysicsSet,
@@ -129,6 +130,19 @@ def test_append_is_all_or_nothing(world):
         world.append(bad)
     assert world.state() == before and world.seq == 5
     assert [s for s, _ in world.events()] == [1, 2, 3, 4, 5]
+
+
+def test_append_rolls_back_the_physics_controls_too(world):
+    impulse = {"op": "impulse", "entity": "e0", "impulse": [0, 1, 0]}
+    world.append([PhysicsSet(blob={"step": 1}, tick=1), ControlApplied(step=1, op=impulse, tick=1)])
+    before = world.state()
+    for bad in (
+        [ControlApplied(step=2, op=impulse, tick=2), EntityRemoved(id="x", tick=2)],
+        [PhysicsSet(blob=None, tick=2), EntityRemoved(id="x", tick=2)],
+    ):
+        with pytest.raises(EventError, match="no entity 'x'"):
+            world.append(bad)
+        assert world.state() == before and world.state().controls == [[1, impulse]]
 
 
 def _damage_newest_snapshot(path, how):
