@@ -78,6 +78,23 @@ class JointParams:
     damping: float = 0.0
 
 
+def _component(
+    entity: Entity, name: str, known: frozenset[str] | set[str]
+) -> tuple[dict, str] | None:
+    """The entity's component ``name`` and the prefix its errors use, or None when absent; a
+    component that is not an object or has unknown fields raises PhysicsError."""
+    raw = entity.components.get(name)
+    if raw is None:
+        return None
+    where = f"entity {entity.id!r}: {name}"
+    if not isinstance(raw, dict):
+        raise PhysicsError(f"{where} must be an object, got {type(raw).__name__}")
+    unknown = set(raw) - known
+    if unknown:
+        raise PhysicsError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
+    return raw, where
+
+
 def body_params(entity: Entity) -> BodyParams | None:
     """The entity's physics parameters, or None when it has no ``physics`` component.
 
@@ -85,17 +102,10 @@ def body_params(entity: Entity) -> BodyParams | None:
         PhysicsError: a value of the component (or a shape it needs) is missing or wrong; the
             message names the entity and the field.
     """
-    raw = entity.components.get("physics")
-    if raw is None:
+    found = _component(entity, "physics", _PHYSICS_KEYS)
+    if found is None:
         return None
-    where = f"entity {entity.id!r}: physics"
-    if not isinstance(raw, dict):
-        raise PhysicsError(f"{where} must be an object, got {type(raw).__name__}")
-    unknown = set(raw) - _PHYSICS_KEYS
-    if unknown:
-        raise PhysicsError(
-            f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(_PHYSICS_KEYS)}"
-        )
+    raw, where = found
     body = _choice(raw, "body", BODY_TYPES, "dynamic", where)
     collider = _choice(raw, "collider", COLLIDERS, "shape", where)
     if "mass" in raw and "density" in raw:
@@ -139,17 +149,10 @@ def joint_params(entity: Entity) -> JointParams | None:
     Raises:
         PhysicsError: a value of the component is missing or wrong.
     """
-    raw = entity.components.get("joint")
-    if raw is None:
+    found = _component(entity, "joint", _JOINT_KEYS)
+    if found is None:
         return None
-    where = f"entity {entity.id!r}: joint"
-    if not isinstance(raw, dict):
-        raise PhysicsError(f"{where} must be an object, got {type(raw).__name__}")
-    unknown = set(raw) - _JOINT_KEYS
-    if unknown:
-        raise PhysicsError(
-            f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(_JOINT_KEYS)}"
-        )
+    raw, where = found
     if "type" not in raw:
         raise PhysicsError(f"{where}.type is required: one of {', '.join(JOINT_TYPES)}")
     kind = _choice(raw, "type", JOINT_TYPES, "hinge", where)

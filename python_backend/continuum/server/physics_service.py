@@ -62,13 +62,9 @@ def layout(sim: Simulation, limits: Limits) -> Message:
 
 def control(sim: Simulation, msg: Message) -> Message:
     """Apply ``physics.control`` (runs in the physics worker thread)."""
-    op = _fields(msg)
-    if not isinstance(op.get("op"), str):
-        raise ProtocolError(
-            "bad_request",
-            f"physics.control.op must be a string (teleport, grab, move, release, impulse, "
-            f"force, set, pause, resume, step), got {op.get('op')!r:.40}",
-        )
+    op = _named(
+        msg, "op", "teleport, grab, move, release, impulse, force, set, pause, resume, step"
+    )
     result = _call(sim.control, op, f"physics.control {op['op']}")
     header = {"sim_time": sim.sim_time, "step": _step(sim, result), **result}
     return Message("physics.control", _plain(header))
@@ -76,15 +72,20 @@ def control(sim: Simulation, msg: Message) -> Message:
 
 def query(sim: Simulation, msg: Message) -> Message:
     """Answer ``physics.query`` (runs in the physics worker thread)."""
-    q = _fields(msg)
-    if not isinstance(q.get("type"), str):
-        raise ProtocolError(
-            "bad_request",
-            f"physics.query.type must be a string (ray, contacts, nearest), "
-            f"got {q.get('type')!r:.40}",
-        )
+    q = _named(msg, "type", "ray, contacts, nearest")
     result = _call(sim.query, q, f"physics.query {q['type']}")
     return Message("physics.query", _plain(result))
+
+
+def _named(msg: Message, key: str, choices: str) -> dict:
+    """The request's fields, checking that ``key`` (what it asks for) is a string."""
+    fields = _fields(msg)
+    if not isinstance(fields.get(key), str):
+        raise ProtocolError(
+            "bad_request",
+            f"{msg.kind}.{key} must be a string ({choices}), got {fields.get(key)!r:.40}",
+        )
+    return fields
 
 
 def event_message(event: PhysicsEvent) -> Message:
