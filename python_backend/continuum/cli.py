@@ -1,6 +1,6 @@
 """The ``continuum`` command: serve a world, run the demo, run benchmarks, check scenes, keep
-persistent worlds (list, inspect, fork, replay, compact, export), and inspect, convert, render
-and fit Gaussian splats."""
+persistent worlds (list, inspect, fork, replay, compact, export, collect unused assets), and
+inspect, convert, render and fit Gaussian splats."""
 
 from __future__ import annotations
 
@@ -68,6 +68,16 @@ def _parser() -> argparse.ArgumentParser:
         "--asset-dir", help="folder of the content-addressed asset store (default: a temporary one)"
     )
     serve.add_argument("--physics-dt", type=float, help="physics step in seconds (default 0.002)")
+    serve.add_argument(
+        "--worlds-dir",
+        default=os.environ.get("CONTINUUM_WORLDS"),
+        help="folder of persistent worlds (default $CONTINUUM_WORLDS; none: worlds live in "
+        "memory and engines cannot list, open or fork them)",
+    )
+    serve.add_argument(
+        "--world",
+        help="serve this persistent world of --worlds-dir (made from --scene when missing)",
+    )
     serve.add_argument("--publish-hz", type=float, help="rate of the poses stream (default 90)")
     serve.add_argument("-v", "--verbose", action="store_true", help="log every session event")
     serve.set_defaults(run=_serve)
@@ -127,6 +137,8 @@ def _serve(args: argparse.Namespace) -> int:
         token=args.token,
         asset_dir=Path(args.asset_dir) if args.asset_dir else None,
         physics=PhysicsConfig(**physics) if physics else None,
+        worlds_dir=Path(args.worlds_dir) if args.worlds_dir else None,
+        world=args.world,
     )
 
     async def run() -> None:
@@ -222,7 +234,9 @@ def _scene_check(args: argparse.Namespace) -> int:
 
 
 def _add_world_commands(sub: argparse._SubParsersAction) -> None:
-    world = sub.add_parser("world", help="persistent worlds: list, inspect, fork, replay, export")
+    world = sub.add_parser(
+        "world", help="persistent worlds: list, inspect, fork, replay, compact, export, gc"
+    )
     world.add_argument(
         "--root",
         default=os.environ.get("CONTINUUM_WORLDS", "worlds"),
@@ -259,6 +273,17 @@ def _add_world_commands(sub: argparse._SubParsersAction) -> None:
     )
     compact.set_defaults(run=_world_compact)
 
+    gc = world_sub.add_parser(
+        "gc", help="delete the shared assets (root/.assets) that no world names any more"
+    )
+    gc.add_argument(
+        "--grace-s",
+        type=float,
+        default=3600.0,
+        help="spare assets stored less than this long ago (default 3600 s)",
+    )
+    gc.set_defaults(run=_world_gc)
+
     export = world_sub.add_parser("export", help="write a world's events as JSON lines")
     export.add_argument("name")
     export.add_argument("path", help="the .jsonl file to write")
@@ -288,6 +313,13 @@ def _world_fork(args: argparse.Namespace) -> int:
         store.fork(args.new_name, at=args.at)
         at = store.seq if args.at is None else args.at
     print(f"forked {args.name!r} at seq {at} to {args.new_name!r}")
+    return 0
+
+
+def _world_gc(args: argparse.Namespace) -> int:
+    from continuum.world import collect_assets
+
+    print(json.dumps(collect_assets(args.root, grace_s=args.grace_s)))
     return 0
 
 

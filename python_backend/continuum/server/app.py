@@ -9,11 +9,19 @@ The served world is ``Server.world`` (a :class:`continuum.world.World`). Changin
 thread is safe: ``server.world.set_splat(entity, cloud)`` packs and stores in the calling thread,
 and the server hands the resulting ``asset.announce`` to its event loop itself.
 
-A scene with physics gets one :class:`continuum.physics.Simulation` (``Server.simulation``),
-stepping in its own thread from ``start()`` to ``close()``. The event loop never waits on it:
-``physics.control`` and ``physics.query`` run in one physics worker thread (in arrival order) and
-are answered when done; the ``poses`` publisher reads the simulation's snapshots; its events
-(a divergence) reach the loop through ``call_soon_threadsafe`` and go to every session.
+The world is event-sourced (PROTOCOL.md 13): with ``worlds_dir`` and ``world`` it is a persistent
+world (created from the scene when missing), else it lives in memory. Requests that change it
+(``world.edit``, ``undo``, ``redo``, ``open``, ``fork``) run in one worker thread, in arrival order,
+so the event loop never waits on a disk; every change reaches every session as a ``world.changed``
+push, sent after the reply of the request that made it.
+
+A world with physics gets one :class:`continuum.physics.Simulation` (``Server.simulation``),
+stepping in its own thread from ``start()`` to ``close()``, restored from the world's log when the
+world is persistent. The event loop never waits on it: ``physics.control`` and ``physics.query``
+run in the same worker thread and are answered when done; the ``poses`` publisher reads the
+simulation's snapshots; its events (a divergence) reach the loop through
+``call_soon_threadsafe`` and go to every session. A persistent world logs each control, and the
+whole simulation state every ``physics_save_s`` and when the server closes.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,13 +45,21 @@ import zmq
 import zmq.asyncio
 
 from continuum import __version__
-from continuum.errors import AssetError, AssetNotFoundError, ContinuumError, ProtocolError
-from continuum.server import physics_service
+from continuum.errors import (
+    AssetError,
+    AssetNotFoundError,
+    ContinuumError,
+    PhysicsError,
+    ProtocolError,
+    StoreError,
+)
+from continuum.server import physics_service, world_service
 from continuum.server.codec import Message, decode_message, encode_message, request_id
 from continuum.server.protocol import PROTOCOL_MAJOR, PROTOCOL_VERSION, Limits, parse_version
 from continuum.server.session import Session, SessionTable
 from continuum.server.transfer import Transfer, chunk_count
-from continuum.world import AssetStore, Scene, SplatChanged, World
+from continuum.world import AssetStore, Scene, SplatChanged, StoreConfig, World, WorldChange
+from continuum.world.store import ASSETS_DIR, WorldStore, list_worlds
 
 if TYPE_CHECKING:
     from continuum.physics import PhysicsConfig, PhysicsEvent, Simulation
@@ -68,11 +85,18 @@ class ServerConfig:
         session_idle_s: a session with no request for this long is forgotten.
         handshake_ms: time a connection has to finish the ZMTP greeting.
         heartbeat_ms: ZMTP PING interval; a peer silent for 3x this is dropped.
-        asset_dir: folder of the content-addressed asset store; None for a temporary folder
-            removed when the server closes.
+        asset_dir: folder of the content-addressed asset store; None for ``worlds_dir/.assets``
+            with a worlds folder, else a temporary folder removed when the server closes.
         physics: the simulation's settings (``dt``, ``publish_hz`` of the ``poses`` stream,
             ``realtime``, ``max_speed``) when the scene has physics; None for PhysicsConfig's
             defaults (2 ms steps, 90 Hz).
+        worlds_dir: the folder of persistent worlds (``world.list``, ``open``, ``fork``); None
+            for none.
+        world: the persistent world to serve (in ``worlds_dir``; made from the scene when
+            missing); None for a world in memory.
+        store: how persistent worlds write (StoreConfig's defaults when None).
+        physics_save_s: a persistent world with physics logs the whole simulation state this
+            often (and controls as they come), so a restart replays at most this much.
     """
 
     bind: str = "127.0.0.1"
@@ -86,8 +110,19 @@ class ServerConfig:
     heartbeat_ms: int = 2000
     asset_dir: Path | None = None
     physics: PhysicsConfig | None = None
+    worlds_dir: Path | None = None
+    world: str | None = None
+    store: StoreConfig | None = None
+    physics_save_s: float = 10.0
 
     def validate(self) -> None:
+        if self.world is not None and self.worlds_dir is None:
+            raise ContinuumError(
+                f"serving the persistent world {self.world!r} needs a worlds folder: give "
+                "--worlds-dir (or ServerConfig.worlds_dir)"
+            )
+        if not self.physics_save_s > 0:
+            raise ContinuumError(f"physics_save_s must be positive, got {self.physics_save_s}")
         if self.bind not in LOOPBACK and not self.token:
             raise ContinuumError(
                 f"binding {self.bind} exposes the backend beyond this machine: "
@@ -107,8 +142,9 @@ class ServerConfig:
 
 @dataclass
 class Deferred:
-    """A handler's answer that comes later: ``work`` runs in the physics worker thread and
-    returns the reply (or raises ProtocolError); the loop goes on meanwhile."""
+    """A handler's answer that comes later: ``work`` runs in the worker thread and returns the
+    reply (or raises ProtocolError); the loop goes on meanwhile. Pushes of world changes wait
+    until the reply is sent."""
 
     work: Callable[[], Message]
 
@@ -120,26 +156,35 @@ class Server:
     """The Continuum backend server. Use ``async with Server(...)`` or ``serve_in_thread``.
 
     Binding happens in ``start()``; ``port`` and ``pub_port`` then hold the real ports. The
-    world (``world``) is loaded here: its splat files are packed into the asset store, which
-    ``close()`` closes. A scene with physics also gets its ``simulation`` here (the model is
-    assembled now, so a bad scene fails at once); it steps from ``start()`` to ``close()``.
+    world (``world``) is opened here: its splat files are packed into the asset store, which
+    ``close()`` closes with the world's store. A world with physics also gets its
+    ``simulation`` here (the model is assembled now, so a bad scene fails at once); it steps
+    from ``start()`` to ``close()``.
 
     Raises:
         ContinuumError: a bad configuration; SceneError when a splat file cannot be loaded;
-            PhysicsError when the scene's physics cannot be assembled.
+            PhysicsError when the scene's physics cannot be assembled; WorldLockedError when
+            another backend serves the persistent world; StoreError when it cannot be opened.
     """
 
     def __init__(self, config: ServerConfig, scene: Scene | None = None) -> None:
         config.validate()
         self.config = config
         self.limits = config.limits
-        store = AssetStore(config.asset_dir, max_asset_bytes=self.limits.max_asset_bytes)
+        self._scene = scene  # what new worlds are made from
+        asset_dir = config.asset_dir
+        if asset_dir is None and config.worlds_dir is not None:
+            asset_dir = config.worlds_dir / ASSETS_DIR
+        self.assets = AssetStore(asset_dir, max_asset_bytes=self.limits.max_asset_bytes)
         try:
-            self.world = World(scene, store)
+            self.world = self._open_world(config.world, create=True)
         except BaseException:
-            store.close()
+            self.assets.close()
             raise
-        self.world.add_listener(self._on_splat_changed)
+        self._remove_listener = self.world.add_listener(self._on_world_changed)
+        self._outbox: deque[Message] = deque()  # world pushes, sent in order from the loop
+        self._holding = 0  # deferred requests whose reply is not sent yet: pushes wait
+        self._draining = False
         self.port = config.port
         self.pub_port = config.pub_port
         self.tick_seq = 0
@@ -156,6 +201,7 @@ class Server:
             "pose_publish_s": 0.0,
             "pose_publish_cpu_s": 0.0,
             "physics_events": 0,
+            "world_changes": 0,
         }
         self.sessions = SessionTable(
             max_sessions=self.limits.max_sessions,
@@ -173,17 +219,27 @@ class Server:
             "asset.get": self._asset_get,
             "asset.credit": self._asset_credit,
             "asset.cancel": self._asset_cancel,
+            "world.edit": self._world_edit,
+            "world.undo": self._world_undo,
+            "world.redo": self._world_redo,
+            "world.events": self._world_events,
+            "world.list": self._world_list,
+            "world.open": self._world_open,
+            "world.fork": self._world_fork,
         }
         self.stream_topics: tuple[str, ...] = STREAM_TOPICS
         self.physics_config: PhysicsConfig | None = None
         self.simulation: Simulation | None = None
-        self._physics_worker: concurrent.futures.ThreadPoolExecutor | None = None
-        if physics_service.scene_has_physics(self.world.scene):
-            try:
-                self._open_physics()
-            except BaseException:
-                store.close()
-                raise
+        self._worker = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="continuum-worker"
+        )
+        try:
+            self._install_physics(self._make_physics(self.world))
+        except BaseException:
+            self._worker.shutdown()
+            self._close_world(self.world)
+            self.assets.close()
+            raise
         self._ctx: zmq.asyncio.Context | None = None
         self._router: zmq.asyncio.Socket | None = None
         self._pub: zmq.asyncio.Socket | None = None
@@ -200,23 +256,90 @@ class Server:
     async def __aexit__(self, *exc: object) -> None:
         self.close()
 
-    def _open_physics(self) -> None:
-        from continuum.physics import PhysicsConfig, Simulation  # mujoco loads for physics only
+    def _open_world(self, name: str | None, *, create: bool) -> World:
+        """The world ``name`` of the worlds folder (made from the scene when missing and
+        ``create``), or a world in memory of the scene for None."""
+        if name is None:
+            return World(self._scene, self.assets)
+        root = self.config.worlds_dir
+        assert root is not None
+        if name in list_worlds(root):
+            store = WorldStore.open(root, name, config=self.config.store)
+        elif create:
+            store = WorldStore.create(root, name, self._scene, config=self.config.store)
+        else:
+            raise StoreError(f"no world named {name!r} in {root} (world.list names them)")
+        try:
+            return World(None, self.assets, store=store)
+        except BaseException:
+            store.close()
+            raise
 
-        self.physics_config = self.config.physics or PhysicsConfig()
-        self.simulation = Simulation(self.world.scene, config=self.physics_config)
-        self.simulation.add_listener(self._on_physics_event)
-        self._physics_worker = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="continuum-physics-requests"
-        )
+    def _close_world(self, world: World) -> None:
+        if world.store is not None:
+            world.store.close()
+
+    def _make_physics(self, world: World) -> Simulation | None:
+        """A simulation of ``world`` brought to its logged state (not started), or None when
+        the world has no physics."""
+        if not physics_service.scene_has_physics(world.scene):
+            return None
+        from continuum.physics import PhysicsConfig, Simulation  # mujoco loads for physics only
+        from continuum.physics.world_sync import restore
+
+        config = self.config.physics or PhysicsConfig()
+        sim = Simulation(world.scene, config=config)
+        try:
+            restore(sim, world.state())
+        except PhysicsError as exc:
+            # A log that does not fit the scene (its files changed since): serve on from the
+            # scene's own poses rather than not at all.
+            log.warning("world %r: physics not restored, starting afresh: %s", world.name, exc)
+            sim.close()
+            sim = Simulation(world.scene, config=config)
+        return sim
+
+    def _install_physics(self, sim: Simulation | None) -> None:
+        """Serve ``sim`` as the world's physics (None: the world has none)."""
+        from continuum.physics.world_sync import apply_edits
+
+        self.simulation = sim
+        physics_kinds = {
+            "physics.layout": self._physics_layout,
+            "physics.control": self._physics_control,
+            "physics.query": self._physics_query,
+        }
+        if sim is None:
+            self.physics_config = None
+            self.stream_topics = STREAM_TOPICS
+            for kind in physics_kinds:
+                self._handlers.pop(kind, None)
+            self.world.set_physics(None, lambda: 0)
+            return
+        self.physics_config = sim.config
+        sim.add_listener(self._on_physics_event)
         self.stream_topics = (*STREAM_TOPICS, physics_service.POSES)
-        self._handlers.update(
-            {
-                "physics.layout": self._physics_layout,
-                "physics.control": self._physics_control,
-                "physics.query": self._physics_query,
-            }
+        self._handlers.update(physics_kinds)
+        self.world.set_physics(
+            lambda events, before: apply_edits(sim, events, before), lambda: sim.step_count
         )
+
+    def _close_physics(self) -> None:
+        """Stop the simulation, logging its last state when the world is persistent."""
+        sim = self.simulation
+        if sim is None:
+            return
+        if self.world.store is not None:
+            self._save_physics(sim)
+        sim.close()
+
+    def _save_physics(self, sim: Simulation) -> None:
+        from continuum.physics.world_sync import saved_state
+
+        try:
+            self.world.log([saved_state(sim)])
+        except StoreError as exc:
+            log.warning("world %r: the physics state could not be logged: %s", self.world.name, exc)
 
     def start(self) -> None:
         """Bind both sockets and start the simulation's stepping. Raises ContinuumError when a
@@ -246,22 +369,22 @@ class Server:
         )
 
     def close(self) -> None:
-        """Stop the simulation, close the sockets and the asset store; the server cannot start
-        again."""
-        if self._physics_worker is not None:
-            # Queued physics requests are dropped (their sessions end with the server); the one
-            # running finishes before the simulation closes under it.
-            self._physics_worker.shutdown(wait=True, cancel_futures=True)
-            self._physics_worker = None
-        if self.simulation is not None:
-            self.simulation.close()
+        """Stop the simulation (logging its state), close the sockets, the world's store and the
+        asset store; the server cannot start again. Idempotent."""
+        if self._worker is not None:
+            # Queued requests are dropped (their sessions end with the server); the one running
+            # finishes before the simulation closes under it.
+            self._worker.shutdown(wait=True, cancel_futures=True)
+            self._worker = None  # type: ignore[assignment]
+            self._close_physics()
+            self._close_world(self.world)
         for sock in (self._router, self._pub):
             if sock is not None:
                 sock.close(linger=0)
         if self._ctx is not None:
             self._ctx.term()
         self._router = self._pub = self._ctx = None
-        self.world.store.close()
+        self.assets.close()
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Answer requests and publish ticks until ``stop`` is set."""
@@ -269,9 +392,9 @@ class Server:
         tasks = [
             asyncio.create_task(self._request_loop(), name="continuum-requests"),
             asyncio.create_task(self._tick_loop(), name="continuum-ticks"),
+            asyncio.create_task(self._pose_loop(), name="continuum-poses"),
+            asyncio.create_task(self._physics_save_loop(), name="continuum-physics-save"),
         ]
-        if self.simulation is not None:
-            tasks.append(asyncio.create_task(self._pose_loop(), name="continuum-poses"))
         try:
             await stop.wait()
         finally:
@@ -350,24 +473,29 @@ class Server:
     async def _answer_later(
         self, routing_id: bytes, session: Session, rid: int, deferred: Deferred
     ) -> None:
-        """Run a deferred handler's work in the physics worker and send its answer."""
+        """Run a deferred handler's work in the worker and send its answer, then the world
+        pushes it caused."""
         loop = asyncio.get_running_loop()
-        assert self._physics_worker is not None
+        self._holding += 1
         try:
-            reply = await loop.run_in_executor(self._physics_worker, deferred.work)
+            reply = await loop.run_in_executor(self._worker, deferred.work)
             reply.header["re"] = rid
             frames = encode_message(reply)  # a non-JSON value is a bug: answer internal
         except ProtocolError as exc:
             frames = encode_message(self._error(rid, exc.code, str(exc)))
         except Exception as exc:
-            log.exception("internal error answering a physics request")
+            log.exception("internal error answering a deferred request")
             frames = encode_message(
                 self._error(rid, "internal", f"the backend failed on this request: {exc!r}")
             )
         finally:
             session.pending -= 1
-        assert self._router is not None
-        await self._router.send_multipart([routing_id, *frames], copy=False)
+        try:
+            assert self._router is not None
+            await self._router.send_multipart([routing_id, *frames], copy=False)
+        finally:
+            self._holding -= 1
+            self._flush_outbox()
 
     async def _tick_loop(self) -> None:
         assert self._pub is not None
@@ -387,14 +515,19 @@ class Server:
             await asyncio.sleep(next_at - loop.time())
 
     async def _pose_loop(self) -> None:
-        """Publish the simulation's latest snapshot as a ``poses`` frame at ``publish_hz``."""
-        assert self._pub is not None and self.simulation is not None
-        assert self.physics_config is not None
-        sim, pub, stats = self.simulation, self._pub, self.stats
-        period = 1.0 / self.physics_config.publish_hz
+        """Publish the simulation's latest snapshot as a ``poses`` frame at ``publish_hz``
+        (while the world has physics: another world may be opened)."""
+        assert self._pub is not None
+        pub, stats = self._pub, self.stats
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while True:
+            sim, config = self.simulation, self.physics_config
+            if sim is None or config is None:
+                await asyncio.sleep(0.1)
+                next_at = loop.time()
+                continue
+            period = 1.0 / config.publish_hz
             start, cpu = time.perf_counter(), time.thread_time()
             frame = sim.poses()
             message = physics_service.pose_message(frame, seq=self.pose_seq, t=self.now())
@@ -406,6 +539,15 @@ class Server:
             next_at += period
             next_at = max(next_at, loop.time())  # late frames are skipped, never bunched
             await asyncio.sleep(next_at - loop.time())
+
+    async def _physics_save_loop(self) -> None:
+        """Log the persistent world's whole simulation state every ``physics_save_s``."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.config.physics_save_s)
+            sim = self.simulation
+            if sim is not None and self.world.store is not None and self._worker is not None:
+                await loop.run_in_executor(self._worker, self._save_physics, sim)
 
     # -- dispatch ----------------------------------------------------------------------------
 
@@ -520,14 +662,23 @@ class Server:
         return Message("fill", {}, [np.resize(_FILL_PATTERN, n)])
 
     def _world_get(self, session: Session, msg: Message) -> Message:
-        scene = self.world.scene
-        return Message(
-            "world",
-            {
-                "scene": {"name": scene.name, "description": scene.description},
-                "entities": self.world.entities_json(),
-            },
-        )
+        world = self.world
+        with world.reading():
+            scene = world.scene
+            return Message(
+                "world",
+                {
+                    "world": self._describe(),
+                    "scene": {"name": scene.name, "description": scene.description},
+                    "entities": world.entities_json(),
+                },
+            )
+
+    def _describe(self) -> dict[str, Any]:
+        """The served world's description (PROTOCOL.md 13.1)."""
+        config = self.physics_config
+        physics = physics_service.welcome_fields(config) if config is not None else None
+        return {**self.world.describe(), "physics": physics}
 
     def _subscribe(self, session: Session, msg: Message) -> Message:
         topics = msg.header.get("topics")
@@ -552,7 +703,7 @@ class Server:
     def _asset_get(self, session: Session, msg: Message) -> Message:
         hash = msg.header.get("hash")
         try:
-            asset = self.world.store.info(hash)
+            asset = self.assets.info(hash)
         except AssetNotFoundError:
             raise ProtocolError(
                 "not_found",
@@ -613,7 +764,7 @@ class Server:
             self.stats["chunks"] += 1
 
         try:
-            await transfer.run(self.world.store, push)
+            await transfer.run(self.assets, push)
         except Exception as exc:
             # The asset was there when the transfer began, so this is the store failing underneath
             # (a damaged file, a full disk) or a bug: tell the client, keep serving.
@@ -629,18 +780,131 @@ class Server:
     # -- physics (the work itself is physics_service's) ----------------------------------------
 
     def _physics_layout(self, session: Session, msg: Message) -> Message:
-        assert self.simulation is not None
-        return physics_service.layout(self.simulation, self.limits)
+        return physics_service.layout(self._sim(msg), self.limits)
 
     def _physics_control(self, session: Session, msg: Message) -> Deferred:
-        sim = self.simulation
-        assert sim is not None
-        return Deferred(lambda: physics_service.control(sim, msg))
+        return Deferred(
+            lambda: physics_service.control(self._sim(msg), msg, on_applied=self._log_control)
+        )
 
     def _physics_query(self, session: Session, msg: Message) -> Deferred:
+        return Deferred(lambda: physics_service.query(self._sim(msg), msg))
+
+    def _sim(self, msg: Message) -> Simulation:
         sim = self.simulation
-        assert sim is not None
-        return Deferred(lambda: physics_service.query(sim, msg))
+        if sim is None:  # another world, without physics, was opened since the request came
+            raise ProtocolError("unknown_kind", f"{msg.kind}: the world served has no physics")
+        return sim
+
+    def _log_control(self, op: dict[str, Any], result: dict[str, Any]) -> None:
+        """Log an applied control in a persistent world (worker thread)."""
+        from continuum.physics.world_sync import control_event
+
+        event = control_event(op, result)
+        if event is not None and self.world.store is not None:
+            with world_service.answering(f"physics.control {op.get('op')} (applied)"):
+                self.world.log([event])
+
+    # -- worlds (the work itself is world_service's and the World's) ----------------------------
+
+    def _world_edit(self, session: Session, msg: Message) -> Deferred:
+        return self._world_request(
+            lambda: world_service.edit(self.world, msg, self.limits.max_edit_events)
+        )
+
+    def _world_undo(self, session: Session, msg: Message) -> Deferred:
+        return self._world_request(lambda: world_service.undo(self.world, msg))
+
+    def _world_redo(self, session: Session, msg: Message) -> Deferred:
+        return self._world_request(lambda: world_service.redo(self.world, msg))
+
+    def _world_events(self, session: Session, msg: Message) -> Deferred:
+        return Deferred(lambda: world_service.events(self.world, msg))
+
+    def _world_list(self, session: Session, msg: Message) -> Deferred:
+        root = self._worlds_root(msg)
+        return Deferred(lambda: world_service.listing(root, self.world))
+
+    def _world_open(self, session: Session, msg: Message) -> Deferred:
+        root = self._worlds_root(msg)
+        name = world_service.name_field(msg)
+        create = world_service.bool_field(msg, "create")
+
+        def work() -> Message:
+            if not create and name not in list_worlds(root):
+                raise ProtocolError(
+                    "not_found", f"world.open: no world named {name!r} (world.list names them)"
+                )
+            with world_service.answering("world.open"):
+                self._switch(name, create=create)
+            return Message("world.open", {})
+
+        return self._world_request(work)
+
+    def _world_fork(self, session: Session, msg: Message) -> Deferred:
+        root = self._worlds_root(msg)
+        name = world_service.name_field(msg)
+        at = world_service.at_field(msg)
+        then_open = world_service.bool_field(msg, "open")
+
+        def work() -> Message:
+            if name in list_worlds(root):
+                raise ProtocolError(
+                    "conflict", f"world.fork: a world named {name!r} exists already"
+                )
+            with world_service.answering("world.fork"):
+                if at is None and self.simulation is not None and self.world.store is not None:
+                    self._save_physics(self.simulation)  # the fork carries the physics of now
+                self.world.fork(root, name, at=at)
+                with WorldStore.open(root, name, read_only=True) as fork:
+                    seq = fork.seq
+                if then_open:
+                    self._switch(name, create=False)
+            return Message("world.fork", {"name": name, "seq": seq})
+
+        return self._world_request(work)
+
+    def _world_request(self, work: Callable[[], Message]) -> Deferred:
+        """A deferred world request whose reply carries the world's description."""
+
+        def answer() -> Message:
+            reply = work()
+            reply.header["world"] = self._describe()
+            return reply
+
+        return Deferred(answer)
+
+    def _worlds_root(self, msg: Message) -> Path:
+        if self.config.worlds_dir is None:
+            raise ProtocolError(
+                "unavailable",
+                f"{msg.kind}: this backend keeps no persistent worlds; start it with "
+                "--worlds-dir (and --world NAME)",
+            )
+        return self.config.worlds_dir
+
+    def _switch(self, name: str, *, create: bool) -> None:
+        """Serve the persistent world ``name`` instead of the current one (worker thread): the
+        new world and its physics are made first, so a failure leaves the current one served."""
+        if name == self.world.name:
+            return
+        new = self._open_world(name, create=create)
+        try:
+            sim = self._make_physics(new)
+        except BaseException:
+            self._close_world(new)
+            raise
+        self._close_physics()
+        old = self.world
+        self._remove_listener()
+        self.world = new
+        self._remove_listener = new.add_listener(self._on_world_changed)
+        self._install_physics(sim)
+        if sim is not None:
+            sim.start()
+        self._close_world(old)
+        log.info("now serving world %r", name)
+        self._queue(Message("world.reset", {"world": self._describe()}))
 
     def _on_physics_event(self, event: PhysicsEvent) -> None:
         """A simulation listener: runs in the stepping thread, hands the event to the loop."""
@@ -657,6 +921,42 @@ class Server:
         self.stats["physics_events"] += 1
         self._push_all(physics_service.event_message(event), "continuum-physics-event")
 
+    # -- world pushes (World listeners run in the thread that changed the world) -------------------
+
+    def _on_world_changed(self, change: WorldChange) -> None:
+        self.stats["world_changes"] += 1
+        messages = [self._announcement(splat) for splat in change.splats]
+        if change.events:
+            messages.insert(0, world_service.change_message(change, self._describe()))
+        self._queue(*messages)
+
+    def _queue(self, *messages: Message) -> None:
+        """Send ``messages`` to every session, in order, once no reply they follow is due."""
+        loop = self._loop
+        if loop is None:
+            return  # not serving: there is no session to tell
+        self._outbox.extend(messages)
+        try:
+            loop.call_soon_threadsafe(self._flush_outbox)
+        except RuntimeError:
+            return  # the loop closed since: the server stopped
+
+    def _flush_outbox(self) -> None:
+        if self._holding or self._draining or not self._outbox:
+            return
+        self._draining = True
+
+        async def drain() -> None:
+            try:
+                while self._outbox and not self._holding:
+                    message = self._outbox.popleft()
+                    for routing_id in [s.routing_id for s in self.sessions if s.handshaken]:
+                        await self._push(routing_id, message)
+            finally:
+                self._draining = False
+
+        self._spawn(drain(), "continuum-world-push")
+
     def _push_all(self, message: Message, name: str) -> None:
         """Push ``message`` to every handshaken session, in order, from the loop."""
         targets = [s.routing_id for s in self.sessions if s.handshaken]
@@ -667,20 +967,10 @@ class Server:
 
         self._spawn(push_all(), name)
 
-    # -- announcements (World listeners run in the thread that changed the world) -----------------
-
-    def _on_splat_changed(self, change: SplatChanged) -> None:
-        loop = self._loop
-        if loop is None:
-            return  # not serving: there is no session to tell
-        try:
-            loop.call_soon_threadsafe(self._announce, change)
-        except RuntimeError:
-            return  # the loop closed since: the server stopped, no session remains to tell
-
-    def _announce(self, change: SplatChanged) -> None:
+    @staticmethod
+    def _announcement(change: SplatChanged) -> Message:
         asset = change.asset
-        message = Message(
+        return Message(
             "asset.announce",
             {
                 "entity": change.entity,
@@ -693,7 +983,6 @@ class Server:
                 },
             },
         )
-        self._push_all(message, "continuum-announce")
 
 
 def _int_field(msg: Message, name: str, lo: int, hi: int) -> int:

@@ -11,6 +11,7 @@ raises on purpose (a PhysicsError) becomes a protocol error with its ``code``: a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,12 +61,20 @@ def layout(sim: Simulation, limits: Limits) -> Message:
     return Message("physics.layout", header)
 
 
-def control(sim: Simulation, msg: Message) -> Message:
-    """Apply ``physics.control`` (runs in the physics worker thread)."""
+def control(
+    sim: Simulation,
+    msg: Message,
+    *,
+    on_applied: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+) -> Message:
+    """Apply ``physics.control`` (runs in the worker thread); ``on_applied(op, result)`` is
+    called once it was (the persistent world logs it)."""
     op = _named(
         msg, "op", "teleport, grab, move, release, impulse, force, set, pause, resume, step"
     )
     result = _call(sim.control, op, f"physics.control {op['op']}")
+    if on_applied is not None:
+        on_applied(op, result)
     header = {"sim_time": sim.sim_time, "step": _step(sim, result), **result}
     return Message("physics.control", _plain(header))
 

@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass
 
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 2
+PROTOCOL_MINOR = 3
 PROTOCOL_VERSION = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
 
 KIND_PATTERN = re.compile(rb"[a-z][a-z0-9_.]{0,31}")
@@ -24,6 +24,9 @@ ERROR_CODES = frozenset(
         "rate_limited",
         "busy",
         "not_found",
+        "conflict",
+        "unavailable",
+        "store_failed",
         "internal",
     }
 )
@@ -48,7 +51,9 @@ class Limits:
             session can make the backend queue on its socket.
         max_transfers: transfers one session may have running at once.
         max_pending: physics requests (``physics.control``, ``physics.query``) of one session
-            queued or running at once; they are answered in order by one worker thread.
+            queued or running at once (``world.*`` requests that change the world count too);
+            they are answered in order by one worker thread.
+        max_edit_events: most events in one ``world.edit``.
     """
 
     max_frame_bytes: int = 64 << 20
@@ -64,6 +69,7 @@ class Limits:
     max_credit: int = 8
     max_transfers: int = 4
     max_pending: int = 64
+    max_edit_events: int = 1024
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():

@@ -4,10 +4,12 @@ Public names:
 - ``Scene``, ``Entity``, ``Transform``: a world's entities, engine-neutral (glTF conventions)
 - ``load_scene(path)``: read and validate ``scenes/<name>/scene.json``
 - ``AssetStore``, ``AssetInfo``: content-addressed assets (sha256-named files), from ``assets``
-- ``World``, ``SplatChanged``: the scene being served, its splats as packs in a store, from
-  ``world``
-- ``WorldStore``, ``StoreConfig``, ``list_worlds``: persistent worlds (SQLite event log plus
-  snapshots), from ``store``
+- ``World``, ``WorldChange``, ``SplatChanged``: the world being served (edits, undo and redo,
+  splats as packs in the asset store, listeners), from ``world``
+- ``History``, ``inverse``: undo and redo as events, from ``history``
+- ``WorldStore``, ``StoreConfig``, ``list_worlds``, ``collect_assets``: persistent worlds (SQLite
+  event log plus snapshots; assets shared under ``<root>/.assets``, collected when no world names
+  them), from ``store``
 - ``WorldState``, ``apply``: the state as plain data and its pure step, from ``state``
 - the events (``EntityAdded``, ``EntityRemoved``, ``TransformSet``, ``ComponentSet``,
   ``ComponentRemoved``, ``TagsSet``, ``PhysicsSet``, ``ControlApplied``) and
@@ -27,10 +29,17 @@ from continuum.world.events import (
     TransformSet,
     event_from_json,
 )
+from continuum.world.history import History, inverse
 from continuum.world.scene import Entity, Scene, Transform, load_scene, scene_schema
 from continuum.world.state import WorldState, apply
-from continuum.world.store import CorruptSnapshotWarning, StoreConfig, WorldStore, list_worlds
-from continuum.world.world import SplatChanged, World
+from continuum.world.store import (
+    CorruptSnapshotWarning,
+    StoreConfig,
+    WorldStore,
+    collect_assets,
+    list_worlds,
+)
+from continuum.world.world import SplatChanged, World, WorldChange
 
 __all__ = [
     "AssetInfo",
@@ -43,6 +52,7 @@ __all__ = [
     "EntityAdded",
     "EntityRemoved",
     "Event",
+    "History",
     "PhysicsSet",
     "Scene",
     "SplatChanged",
@@ -51,10 +61,13 @@ __all__ = [
     "Transform",
     "TransformSet",
     "World",
+    "WorldChange",
     "WorldState",
     "WorldStore",
     "apply",
+    "collect_assets",
     "event_from_json",
+    "inverse",
     "list_worlds",
     "load_scene",
     "scene_schema",

@@ -11,11 +11,13 @@ so a store is safe to use from several threads at once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,9 +124,12 @@ class AssetStore:
             raise AssetError(f"asset meta must be JSON-compatible: {exc}") from None
         digest = hashlib.sha256(data).hexdigest()
         known = self._lookup(digest)
-        if known is not None:
-            return known
         data_path = self._data_path(digest)
+        if known is not None:
+            with contextlib.suppress(FileNotFoundError):  # collected meanwhile: put below
+                os.utime(data_path.with_suffix(".json"))  # young again: see collect's grace
+                return known
+            self._infos.pop(digest, None)
         try:
             data_path.parent.mkdir(exist_ok=True)
             _write_atomically(data_path, data)
@@ -170,6 +175,45 @@ class AssetStore:
                 "octets: the store is damaged; delete both files of the asset and put it again"
             )
         return data
+
+    def collect(self, keep: set[str], *, grace_s: float = 3600.0) -> dict[str, int]:
+        """Delete every asset not in ``keep`` whose last ``put`` is older than ``grace_s``
+        seconds, and leftovers of interrupted writes as old. Returns the counts ``kept`` and
+        ``removed`` and the octets ``freed``.
+
+        The caller says which assets are referenced (``continuum.world.store.collect_assets``
+        counts the references of every world); the grace spares an asset that a writer has
+        stored and not yet named in an event.
+        """
+        self._check_open()
+        if grace_s < 0:
+            raise ValueError(f"grace_s must be >= 0, got {grace_s}")
+        cutoff = time.time() - grace_s
+        kept = removed = freed = 0
+        for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            for path in sorted(folder.iterdir()):
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:
+                    continue
+                if path.name.startswith(".tmp-"):
+                    if stat.st_mtime < cutoff:
+                        path.unlink(missing_ok=True)
+                    continue
+                if path.suffix != ".json" or not HASH_PATTERN.fullmatch(path.stem):
+                    continue
+                if path.stem in keep or stat.st_mtime >= cutoff:
+                    kept += 1
+                    continue
+                data = path.with_suffix("")
+                # The description first: without it the data file is no asset any more.
+                path.unlink(missing_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    freed += data.stat().st_size
+                    data.unlink()
+                self._infos.pop(path.stem, None)
+                removed += 1
+        return {"kept": kept, "removed": removed, "freed": freed}
 
     # -- private -----------------------------------------------------------------------------
 

@@ -57,6 +57,23 @@ class Entity:
             out["parent"] = self.parent
         return out
 
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Entity:
+        """The entity of a ``to_json`` dict (a world state's entities are in this form)."""
+        t = raw.get("transform", {})
+        return cls(
+            id=raw["id"],
+            name=raw.get("name", raw["id"]),
+            transform=Transform(
+                position=tuple(float(v) for v in t.get("position", (0, 0, 0))),
+                rotation=tuple(float(v) for v in t.get("rotation", (0, 0, 0, 1))),
+                scale=tuple(float(v) for v in t.get("scale", (1, 1, 1))),
+            ),
+            parent=raw.get("parent"),
+            tags=tuple(raw.get("tags", ())),
+            components=raw.get("components", {}),
+        )
+
 
 @dataclass(frozen=True)
 class Scene:
@@ -71,6 +88,16 @@ class Scene:
     entities: tuple[Entity, ...]
     path: Path | None = None
     mjcf: str | None = None
+
+    def info(self) -> dict[str, Any]:
+        """What a world keeps of the scene it was made from: name, description, the folder
+        (absolute) and mjcf (``WorldState.to_scene`` takes it back)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "path": str(self.path.resolve()) if self.path is not None else None,
+            "mjcf": self.mjcf,
+        }
 
     def entity(self, entity_id: str) -> Entity:
         for e in self.entities:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from continuum.errors import EventError
@@ -30,6 +31,7 @@ from continuum.world.events import (
     TagsSet,
     TransformSet,
 )
+from continuum.world.scene import Entity, Scene
 
 TRANSFORM_SIZES = {"position": 3, "rotation": 4, "scale": 3}
 DEFAULT_TRANSFORM = {
@@ -58,10 +60,22 @@ class WorldState:
             "seq": self.seq,
             "tick": self.tick,
             "time": self.time,
-            "entities": [self.entities[k] for k in sorted(self.entities)],
+            "entities": list(self.entities.values()),  # in the order they were added
             "physics": self.physics,
             "controls": self.controls,
         }
+
+    def to_scene(self, info: dict[str, Any]) -> Scene:
+        """The entities as a Scene, with ``info``'s name, description, folder and mjcf (a
+        store's ``scene_info``): what the physics assembles."""
+        path = info.get("path")
+        return Scene(
+            info.get("name", ""),
+            info.get("description", ""),
+            tuple(Entity.from_json(e) for e in self.entities.values()),
+            Path(path) if path else None,
+            info.get("mjcf"),
+        )
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> WorldState:

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from continuum.errors import EventError, StoreError, WorldLockedError
+from continuum.world.assets import HASH_PATTERN
 from continuum.world.events import EntityAdded, Event, event_from_json
 from continuum.world.scene import Scene
 from continuum.world.state import WorldState, apply_in_place
@@ -50,6 +51,7 @@ from continuum.world.state import WorldState, apply_in_place
 FORMAT = 1
 DB_FILE = "world.sqlite"
 LOCK_FILE = "world.lock"
+ASSETS_DIR = ".assets"  # the worlds' shared asset store (no world name starts with ".")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -106,9 +108,9 @@ def list_worlds(root: str | Path) -> list[str]:
 class WorldStore:
     """One persistent world, open for writing (or read-only). A context manager; close() it.
 
-    Create with ``WorldStore.create``, open with ``WorldStore.open``; not thread-safe (one
-    thread appends). A read-only view takes no lock and shows the world as it was when opened;
-    reopen it to see later events.
+    Create with ``WorldStore.create``, open with ``WorldStore.open``. Not thread-safe: use it
+    from one thread at a time (``World`` serialises its use under its lock). A read-only view
+    takes no lock and shows the world as it was when opened; reopen it to see later events.
     """
 
     def __init__(
@@ -140,6 +142,12 @@ class WorldStore:
 
     # -- opening and closing ---------------------------------------------------------------
 
+    @staticmethod
+    def check_name(name: str) -> str:
+        """``name`` if it is a valid world name; raises StoreError naming the rule otherwise."""
+        _folder(".", name)
+        return name
+
     @classmethod
     def create(
         cls,
@@ -167,9 +175,15 @@ class WorldStore:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            info = scene.info() if scene is not None else {}
             conn.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
-                [("format", str(FORMAT)), ("created", str(time.time())), ("compacted", "0")],
+                [
+                    ("format", str(FORMAT)),
+                    ("created", str(time.time())),
+                    ("compacted", "0"),
+                    ("scene", json.dumps(info)),
+                ],
             )
         conn.close()
         store = cls.open(root, name, config=config)
@@ -337,6 +351,7 @@ class WorldStore:
                         "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                         [
                             ("compacted", self._meta.get("compacted", "0")),
+                            ("scene", self._meta.get("scene", "{}")),
                             ("forked_from", json.dumps({"world": self.name, "seq": at})),
                         ],
                     )
@@ -355,6 +370,34 @@ class WorldStore:
     def seq(self) -> int:
         """The last acknowledged event's seq (0 for none)."""
         return self._state.seq
+
+    @property
+    def scene_info(self) -> dict[str, Any]:
+        """The scene the world was made from: name, description, folder (``path``) and
+        ``mjcf`` (``WorldState.to_scene`` turns a state into that scene)."""
+        return json.loads(self._meta.get("scene", "{}"))
+
+    def asset_refs(self) -> dict[str, int]:
+        """Asset hash -> how many stored events (and the base snapshot of a compacted world)
+        name it: the assets this world needs to rebuild any state it still can."""
+        self._check_open()
+        counts: dict[str, int] = {}
+        rows = self._sql(
+            lambda: self._conn.execute(
+                "SELECT body FROM events WHERE kind IN ('entity_added', 'component_set') "
+                "AND body LIKE '%\"asset\"%'"
+            ).fetchall()
+        )
+        docs: list[Any] = [json.loads(body) for (body,) in rows]
+        if self._compacted():
+            base = self._read_snapshot(self._compacted())
+            if base is None:
+                raise StoreError(f"{self._db}: the base snapshot {self._compacted()} is corrupt")
+            docs.append(base.to_json()["entities"])
+        for doc in docs:
+            for digest in _asset_hashes(doc):
+                counts[digest] = counts.get(digest, 0) + 1
+        return counts
 
     def state_at(self, *, seq: int | None = None, tick: int | None = None) -> WorldState:
         """The state right after event ``seq``, or after the last event at or before ``tick``:
@@ -549,10 +592,15 @@ def _folder(root: str | Path, name: str) -> Path:
 def _connect(db: Path, *, read_only: bool, config: StoreConfig) -> sqlite3.Connection:
     with _translate(db, "open the world"):
         if read_only:
-            conn = sqlite3.connect(_uri(db, "ro"), uri=True, isolation_level=None)
+            conn = sqlite3.connect(
+                _uri(db, "ro"), uri=True, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA query_only = 1")
             return conn
-        conn = sqlite3.connect(_uri(db, "rwc"), uri=True, isolation_level=None)
+        # One thread at a time, but not always the one that opened it (a server's worker).
+        conn = sqlite3.connect(
+            _uri(db, "rwc"), uri=True, isolation_level=None, check_same_thread=False
+        )
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
             raise StoreError(f"{db}: cannot use WAL journaling (got {mode!r})")
@@ -638,3 +686,37 @@ def _decode_event(body: str, seq: int) -> Event:
         raise EventError(f"event {seq} is not valid JSON: {exc}") from None
     except EventError as exc:
         raise EventError(f"event {seq}: {exc}") from None
+
+
+def _asset_hashes(doc: Any) -> Iterator[str]:
+    """Every asset hash a JSON value names (as the value of an ``"asset"`` key)."""
+    stack = [doc]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            ref = value.get("asset")
+            if isinstance(ref, str) and HASH_PATTERN.fullmatch(ref):
+                yield ref
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
+def collect_assets(root: str | Path, *, grace_s: float = 3600.0) -> dict[str, int]:
+    """Delete the assets in ``root``'s shared store (``root/.assets``) that no world under
+    ``root`` names any more (``WorldStore.asset_refs``), but those younger than ``grace_s``
+    (a backend may have stored one and not yet written the event naming it). Returns the counts
+    of assets kept and removed and the octets freed.
+
+    Raises:
+        StoreError: a world cannot be read (nothing is removed then).
+    """
+    from continuum.world.assets import AssetStore  # the store's own garbage rule
+
+    root = Path(root)
+    needed: set[str] = set()
+    for name in list_worlds(root):
+        with WorldStore.open(root, name, read_only=True) as store:
+            needed.update(store.asset_refs())
+    with AssetStore(root / ASSETS_DIR) as assets:
+        return assets.collect(needed, grace_s=grace_s)

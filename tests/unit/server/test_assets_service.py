@@ -24,7 +24,7 @@ def _client(server, **kw) -> BridgeClient:
 
 
 def _put(server, data: bytes = DATA) -> str:
-    return server.world.store.put(data, kind="blob", meta={"about": "test"}).hash
+    return server.assets.put(data, kind="blob", meta={"about": "test"}).hash
 
 
 def _no_push(client: BridgeClient, seconds: float = 0.3) -> bool:
@@ -51,7 +51,7 @@ def small(server_factory):
 def test_welcome_reports_the_asset_service(server):
     with _client(server) as c:
         w = c.welcome
-    assert w["protocol"] == "1.2"
+    assert w["protocol"] == "1.3"
     assert {"asset.get", "asset.credit", "asset.cancel"} <= set(w["capabilities"])
     assert {k: w["limits"][k] for k in ("max_asset_bytes", "chunk_bytes", "max_credit")} == {
         "max_asset_bytes": 1 << 30,
@@ -63,7 +63,7 @@ def test_welcome_reports_the_asset_service(server):
 
 def test_a_1_0_client_is_still_served(server):
     with _client(server, hello=False) as c:
-        assert c.request("hello", {"protocol": "1.0"}).header["protocol"] == "1.2"
+        assert c.request("hello", {"protocol": "1.0"}).header["protocol"] == "1.3"
 
 
 def test_get_sends_the_reply_then_every_chunk(small):
@@ -298,13 +298,13 @@ def test_stopping_the_server_ends_its_transfers(server_factory):
         c.request("asset.get", {"hash": digest, "credit": 1})
         assert _until(lambda: server.background_tasks == 1)
     assert server.background_tasks == 0
-    assert not server.world.store.root.exists()  # the temporary store is gone
+    assert not server.assets.root.exists()  # the temporary store is gone
     c.close()
 
 
 def test_a_damaged_store_is_reported_to_the_client(small):
     digest = _put(small)
-    path = small.world.store.root / digest[:2] / digest
+    path = small.assets.root / digest[:2] / digest
     path.write_bytes(DATA[:1500])
     with _client(small) as c:
         with pytest.raises(RemoteError, match=f"transfer 1 of {digest} failed") as info:
@@ -315,7 +315,7 @@ def test_a_damaged_store_is_reported_to_the_client(small):
 
 def test_fetch_asset_checks_the_whole_asset(small):
     digest = _put(small)
-    path = small.world.store.root / digest[:2] / digest
+    path = small.assets.root / digest[:2] / digest
     path.write_bytes(b"\0" * len(DATA))  # same length, other octets: each chunk is consistent
     with _client(small) as c, pytest.raises(ContinuumError, match="does not match its hash"):
         c.fetch_asset(digest)
@@ -339,6 +339,11 @@ def test_set_splat_is_announced_to_every_handshaken_session(server_factory):
             "ball", random_cloud(10, seed=0)
         )  # from this thread, not the loop
         for c in (a, b):
+            change = c.push()  # the world's event first, then the announcement
+            assert change.kind == "world.changed" and "re" not in change.header
+            [(event)] = change.header["events"]
+            assert event["event"]["kind"] == "component_set"
+            assert event["event"]["value"]["asset"] == asset.hash
             push = c.push()
             assert push.kind == "asset.announce" and "re" not in push.header
             assert push.header == {
@@ -361,6 +366,11 @@ def test_set_splat_is_announced_to_every_handshaken_session(server_factory):
         second = server.world.set_splat("cube", random_cloud(3, seed=1))
         third = server.world.set_splat("ball", random_cloud(4, seed=2))
         hashes = [second.hash, third.hash]
-        assert [b.push().header["asset"]["hash"] for _ in range(2)] == hashes  # a's went first
+
+        def announced(c, **kw):
+            pushes = [c.push(**kw) for _ in range(4)]
+            return [p.header["asset"]["hash"] for p in pushes if p.kind == "asset.announce"]
+
+        assert announced(b) == hashes  # a's went first
         assert a.request("ping").kind == "pong"
-        assert [a.push(timeout_s=0).header["asset"]["hash"] for _ in range(2)] == hashes
+        assert announced(a, timeout_s=0) == hashes

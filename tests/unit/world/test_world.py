@@ -106,16 +106,18 @@ def test_unreadable_splats_name_the_entity_and_the_file(tmp_path, store):
 
 
 def test_set_splat_stores_the_pack_updates_the_entity_and_notifies(store):
-    world = World(load_scene(HELLO), store)
+    scene = load_scene(HELLO)
+    world = World(scene, store)
     heard: list[SplatChanged] = []
-    remove = world.add_listener(heard.append)
+    remove = world.add_listener(lambda change: heard.extend(change.splats))
     asset = world.set_splat("ball", random_cloud(20, seed=1))
     assert heard == [SplatChanged("ball", asset)] and asset.hash in store
     assert asset.meta["count"] == 20 and asset.meta["sh_degree"] == 1
     ball = next(e for e in world.entities_json() if e["id"] == "ball")
     assert ball["components"]["shape"] == {"type": "sphere", "radius": 0.6}  # kept
     assert ball["components"]["splat"] == {"asset": asset.hash, "bytes": asset.bytes, **asset.meta}
-    assert world.scene.entity("ball").components.get("splat") is None  # the scene is not edited
+    assert scene.entity("ball").components.get("splat") is None  # the scene is not edited
+    assert world.scene.entity("ball").components["splat"]["asset"] == asset.hash
 
     assert (
         world.set_splat("ball", random_cloud(20, seed=1)) == asset and len(heard) == 1
@@ -145,7 +147,7 @@ def test_set_splat_from_many_threads_notifies_in_order(tmp_path, store):
     shutil.copytree(SPLATS, tmp_path / "s")
     world = World(load_scene(tmp_path / "s"), store)
     heard: list[SplatChanged] = []
-    world.add_listener(heard.append)
+    world.add_listener(lambda change: heard.extend(change.splats))
     threads = [
         threading.Thread(target=world.set_splat, args=("cloud", random_cloud(30, seed=seed)))
         for seed in range(8)
