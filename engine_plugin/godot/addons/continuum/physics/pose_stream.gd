@@ -134,6 +134,17 @@ func reset() -> void:
 	last_time = 0.0
 
 
+## Starts over for a new simulation (the backend opened another world, `world.reset`): forgets
+## every frame and layout, since layout and frame numbering restart, and subscribes to `poses`
+## when [param physics] (the new world's [code]physics[/code], as in [code]welcome[/code]) is a
+## Dictionary. The bound nodes stay bound.
+func restart(physics: Variant) -> void:
+	reset()
+	if typeof(physics) == TYPE_DICTIONARY and _session != null and is_instance_valid(_session):
+		if _session.call("is_backend_connected"):
+			_subscribe(physics)
+
+
 ## Node [param node] follows body [param id] from now on; its own scale is kept.
 func bind_node(id: String, node: Node3D) -> void:
 	_nodes[id] = node
@@ -421,6 +432,10 @@ func _on_session_connected(welcome: Dictionary) -> void:
 	var physics: Variant = welcome.get("physics")
 	if typeof(physics) != TYPE_DICTIONARY:
 		return  # The world has no physics: nothing is streamed.
+	_subscribe(physics)
+
+
+func _subscribe(physics: Dictionary) -> void:
 	var hz: Variant = physics.get("publish_hz")
 	if typeof(hz) in [TYPE_INT, TYPE_FLOAT] and float(hz) > 0.0:
 		publish_hz = float(hz)

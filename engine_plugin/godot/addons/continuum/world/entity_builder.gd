@@ -36,6 +36,8 @@ const KNOWN_COMPONENTS: PackedStringArray = [
 	"shape", "material", "splat", "light", "camera", "label"]
 ## Name of a splat node that is a child of its entity's node.
 const SPLAT_NODE_NAME := "Splat"
+## Names of the child nodes that components make (an entity's further node-making components).
+const COMPONENT_NODE_NAMES: PackedStringArray = ["Shape", "Splat", "Light", "Camera", "Label"]
 
 ## Push warnings (true) or only collect them in [member warnings] (false, for tests).
 var report_warnings: bool = true
@@ -138,7 +140,7 @@ func _build_entity(entity: Variant, index: int) -> Node3D:
 			unknown[key] = components[key]
 	if not unknown.is_empty():
 		node.set_meta("continuum_components", unknown)
-	node.transform = _make_transform(entity.get("transform", {}))
+	node.transform = make_transform(entity.get("transform", {}))
 	return node
 
 
@@ -154,11 +156,13 @@ func _check_fields(entity: Dictionary) -> String:
 	elif entity.has("components") and typeof(entity["components"]) != TYPE_DICTIONARY:
 		problem = "'components' must be an object, got %s" % _show(entity["components"])
 	elif entity.has("transform"):
-		problem = _check_transform(entity["transform"])
+		problem = check_transform(entity["transform"])
 	return problem
 
 
-func _check_transform(transform: Variant) -> String:
+## Returns "" when [param transform] is a scene transform (any of position [3], rotation [4]
+## [x, y, z, w] non-zero, scale [3] non-zero), else what is wrong.
+static func check_transform(transform: Variant) -> String:
 	var problem := ""
 	if typeof(transform) != TYPE_DICTIONARY:
 		problem = "'transform' must be an object, got %s" % _show(transform)
@@ -417,7 +421,8 @@ func _make_label(label: Dictionary) -> Label3D:
 	return result
 
 
-func _make_transform(transform: Dictionary) -> Transform3D:
+## The Transform3D of a (checked) scene transform; missing fields take the defaults.
+static func make_transform(transform: Dictionary) -> Transform3D:
 	var position: Vector3 = _to_vector3(transform.get("position", [0, 0, 0]))
 	var rotation: Quaternion = _to_quaternion(transform.get("rotation", [0, 0, 0, 1])).normalized()
 	var scale: Vector3 = _to_vector3(transform.get("scale", [1, 1, 1]))
