@@ -262,6 +262,12 @@ def _add_world_commands(sub: argparse._SubParsersAction) -> None:
     at = replay.add_mutually_exclusive_group(required=True)
     at.add_argument("--tick", type=int, help="the state after the last event at or before it")
     at.add_argument("--seq", type=int, help="the state right after this event")
+    replay.add_argument(
+        "--poses",
+        action="store_true",
+        help="with --tick: also replay the physics to that tick and print every body's pose "
+        "(bit-identical to the live run on the same machine)",
+    )
     replay.set_defaults(run=_world_replay)
 
     compact = world_sub.add_parser(
@@ -326,9 +332,20 @@ def _world_gc(args: argparse.Namespace) -> int:
 def _world_replay(args: argparse.Namespace) -> int:
     from continuum.world import WorldStore
 
+    if args.poses and args.tick is None:
+        raise ContinuumError("--poses needs --tick: the physics replays to a tick")
     with WorldStore.open(args.root, args.name, read_only=True) as store:
-        state = store.state_at(seq=args.seq, tick=args.tick)
-    print(json.dumps(state.to_json(), indent=2))
+        doc = store.state_at(seq=args.seq, tick=args.tick).to_json()
+        if args.poses:
+            from continuum.physics import replay_physics
+
+            frame = replay_physics(store, to_tick=args.tick)
+            doc["poses"] = {
+                "step": frame.step,
+                "sim_time": frame.sim_time,
+                "bodies": dict(zip(frame.ids, frame.poses.tolist(), strict=True)),
+            }
+    print(json.dumps(doc, indent=2))
     return 0
 
 

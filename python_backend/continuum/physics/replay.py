@@ -22,15 +22,16 @@ from continuum.world.store import WorldStore
 
 def replay_physics(
     store: WorldStore,
-    scene: Scene,
+    scene: Scene | None = None,
     *,
     to_tick: int,
     config: PhysicsConfig = PhysicsConfig(),  # noqa: B008
 ) -> PoseFrame:
     """The poses at step ``to_tick`` of the physics stored in ``store``.
 
-    Ticks are the simulation's step counts. ``scene`` must be the scene the saved states were
-    taken of (the same bodies), ``config`` the live simulation's.
+    Ticks are the simulation's step counts. ``scene`` is the scene the saved states were taken
+    of (the same bodies); by default the world's own entities at that tick (bodies added or
+    removed by edits included). ``config`` must be the live simulation's.
 
     Raises:
         StoreError: ``to_tick`` is out of range or compacted away, or it is before the newest
@@ -42,6 +43,8 @@ def replay_physics(
     if isinstance(to_tick, bool) or not isinstance(to_tick, int) or to_tick < 0:
         raise StoreError(f"replay_physics: to_tick must be an int >= 0, got {to_tick!r:.40}")
     world = store.state_at(tick=to_tick)
+    if scene is None:
+        scene = world.to_scene(store.scene_info)
     # 2. A fresh simulation of the scene, at the saved state when there is one.
     with Simulation(scene, config=config) as sim:
         if world.physics is not None:
