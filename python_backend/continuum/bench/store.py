@@ -13,6 +13,9 @@ per entity), so a tick is 100 events. The store runs with its defaults (WAL,
   without a snapshot.
 - ``replay_ticks_per_s``: ticks per second of ``state_at`` replaying ``replay_ticks`` (1000)
   ticks of events from the snapshot at their start (decoding and applying every event).
+- ``edit_ack_ms_p50`` / ``_p99``: a ``world.edit`` (one ``transform_set``) sent by a client to a
+  backend serving a persistent world, until its reply (stored, fsynced, applied) arrives;
+  ``undo_ack_ms_p50`` likewise for ``world.undo``; ``bridge_edits`` of each.
 
 Context figures: ``events``, ``entities``, ``batch``, ``db_bytes``, ``setup_s``, ``sqlite``.
 """
@@ -23,6 +26,8 @@ import sqlite3
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 from continuum.world.events import EntityAdded, TransformSet
 from continuum.world.state import WorldState
@@ -36,6 +41,7 @@ def bench_store(
     append_events: int = 200_000,
     reopen_events: int = 1_000_000,
     replay_ticks: int = 1000,
+    bridge_edits: int = 500,
 ) -> dict:
     config = StoreConfig()
     with tempfile.TemporaryDirectory(prefix="continuum-bench-store-") as tmp:
@@ -98,11 +104,18 @@ def bench_store(
         db_bytes = (root / "bench" / DB_FILE).stat().st_size
         store.close()
 
+        # 4. over the bridge, to a backend serving a persistent world
+        edit_ms, undo_ms = _bridge_edits(root, bridge_edits)
+
     return {
         "append_events_per_s": round(append_events / append_s),
         "reopen_s_1m_events": round(reopen_s, 4),
         "reopen_s_full_replay_10k": round(full_replay_s, 4),
         "replay_ticks_per_s": round(replayed / replay_s),
+        "edit_ack_ms_p50": round(float(np.percentile(edit_ms, 50)), 3),
+        "edit_ack_ms_p99": round(float(np.percentile(edit_ms, 99)), 3),
+        "undo_ack_ms_p50": round(float(np.percentile(undo_ms, 50)), 3),
+        "bridge_edits": bridge_edits,
         "events": seq,
         "replayed_on_reopen": replayed_on_reopen,
         "entities": entities,
@@ -111,3 +124,25 @@ def bench_store(
         "setup_s": round(setup_s, 1),
         "sqlite": sqlite3.sqlite_version,
     }
+
+
+def _bridge_edits(root: Path, count: int) -> tuple[list[float], list[float]]:
+    """Round trips in ms of ``count`` world.edit then ``count`` world.undo requests."""
+    from continuum.server.app import ServerConfig, serve_in_thread
+    from continuum.server.client import BridgeClient
+    from continuum.world.scene import Entity, Scene
+
+    scene = Scene("bench", "", (Entity("thing", "Thing"),))
+    config = ServerConfig(port=0, worlds_dir=root / "served", world="bench")
+    edits, undos = [], []
+    with serve_in_thread(config, scene) as server, BridgeClient(port=server.port) as client:
+        for i in range(count):
+            event = {"kind": "transform_set", "id": "thing", "transform": {"position": [i, 0, 0]}}
+            start = time.perf_counter()
+            client.request("world.edit", {"events": [event]})
+            edits.append((time.perf_counter() - start) * 1e3)
+        for _ in range(count):
+            start = time.perf_counter()
+            client.request("world.undo")
+            undos.append((time.perf_counter() - start) * 1e3)
+    return edits, undos
