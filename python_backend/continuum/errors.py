@@ -71,3 +71,13 @@ class WorldLockedError(StoreError):
 class EventError(StoreError):
     """A world event that cannot be decoded or applied: an unknown kind or version, a field of
     the wrong type, or an entity that does not exist (or already does)."""
+
+
+class GenerationError(ContinuumError):
+    """A generation request, job or model binding that cannot be served: a bad parameter (named),
+    an unknown slot or job, a model that failed while running."""
+
+
+class ModelLoadError(GenerationError):
+    """A model that cannot be bound: a missing or corrupt folder, a pickle-only checkpoint, a
+    pipeline of the wrong type for the slot, no memory left. The previous model stays bound."""

@@ -22,6 +22,10 @@ run in the same worker thread and are answered when done; the ``poses`` publishe
 simulation's snapshots; its events (a divergence) reach the loop through
 ``call_soon_threadsafe`` and go to every session. A persistent world logs each control, and the
 whole simulation state every ``physics_save_s`` and when the server closes.
+
+Generation (PROTOCOL.md 14) is ``Server.generation``, a :class:`GenerationRuntime`: its models
+load and its jobs run in its own threads (or on Ray); its events reach the loop the same way and
+go to the session that submitted the job (``models.changed`` to every session).
 """
 
 from __future__ import annotations
@@ -53,7 +57,9 @@ from continuum.errors import (
     ProtocolError,
     StoreError,
 )
-from continuum.server import physics_service, world_service
+from continuum.generation import GenerationRuntime, JobProgress, LocalExecutor, RayExecutor
+from continuum.generation.runtime import Event as GenerationEvent
+from continuum.server import generation_service, physics_service, world_service
 from continuum.server.codec import Message, decode_message, encode_message, request_id
 from continuum.server.protocol import PROTOCOL_MAJOR, PROTOCOL_VERSION, Limits, parse_version
 from continuum.server.session import Session, SessionTable
@@ -97,6 +103,10 @@ class ServerConfig:
         store: how persistent worlds write (StoreConfig's defaults when None).
         physics_save_s: a persistent world with physics logs the whole simulation state this
             often (and controls as they come), so a restart replays at most this much.
+        models: the bindings file of the generation slots (``continuum.toml``), read at the
+            start and watched; None: every slot serves its built-in model.
+        executor: where generation jobs run: "local" (threads of the backend) or "ray".
+        ray_address: the Ray cluster for ``executor="ray"`` (None: start a local one).
     """
 
     bind: str = "127.0.0.1"
@@ -114,8 +124,13 @@ class ServerConfig:
     world: str | None = None
     store: StoreConfig | None = None
     physics_save_s: float = 10.0
+    models: Path | None = None
+    executor: str = "local"
+    ray_address: str | None = None
 
     def validate(self) -> None:
+        if self.executor not in ("local", "ray"):
+            raise ContinuumError(f"executor must be 'local' or 'ray', got {self.executor!r}")
         if self.world is not None and self.worlds_dir is None:
             raise ContinuumError(
                 f"serving the persistent world {self.world!r} needs a worlds folder: give "
@@ -182,7 +197,8 @@ class Server:
             self.assets.close()
             raise
         self._remove_listener = self.world.add_listener(self._on_world_changed)
-        self._outbox: deque[Message] = deque()  # world pushes, sent in order from the loop
+        # pushes (to a session, or None: all), sent in order from the loop
+        self._outbox: deque[tuple[bytes | None, Message]] = deque()
         self._holding = 0  # deferred requests whose reply is not sent yet: pushes wait
         self._draining = False
         self.port = config.port
@@ -226,6 +242,11 @@ class Server:
             "world.list": self._world_list,
             "world.open": self._world_open,
             "world.fork": self._world_fork,
+            "models.list": self._models_list,
+            "models.bind": self._models_bind,
+            "gen.submit": self._gen_submit,
+            "gen.cancel": self._gen_cancel,
+            "gen.jobs": self._gen_jobs,
         }
         self.stream_topics: tuple[str, ...] = STREAM_TOPICS
         self.physics_config: PhysicsConfig | None = None
@@ -233,10 +254,19 @@ class Server:
         self._worker = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="continuum-worker"
         )
+        self.generation: GenerationRuntime | None = None
+        self._progress_sent: dict[int, float] = {}  # job -> when its last gen.progress went
         try:
             self._install_physics(self._make_physics(self.world))
+            executor = (
+                RayExecutor(config.ray_address) if config.executor == "ray" else LocalExecutor()
+            )
+            self.generation = GenerationRuntime(bindings_file=config.models, executor=executor)
+            self.generation.add_listener(self._on_generation_event)
         except BaseException:
             self._worker.shutdown()
+            if self.simulation is not None:
+                self.simulation.close()
             self._close_world(self.world)
             self.assets.close()
             raise
@@ -371,6 +401,9 @@ class Server:
     def close(self) -> None:
         """Stop the simulation (logging its state), close the sockets, the world's store and the
         asset store; the server cannot start again. Idempotent."""
+        if self.generation is not None:
+            self.generation.close()  # cancels the jobs; their sessions end with the server
+            self.generation = None
         if self._worker is not None:
             # Queued requests are dropped (their sessions end with the server); the one running
             # finishes before the simulation closes under it.
@@ -805,6 +838,40 @@ class Server:
             with world_service.answering(f"physics.control {op.get('op')} (applied)"):
                 self.world.log([event])
 
+    # -- generation (the work itself is generation_service's and the runtime's) -----------------
+
+    def _models_list(self, session: Session, msg: Message) -> Message:
+        return generation_service.models_list(self._gen())
+
+    def _models_bind(self, session: Session, msg: Message) -> Message:
+        return generation_service.models_bind(self._gen(), msg)
+
+    def _gen_submit(self, session: Session, msg: Message) -> Message:
+        return generation_service.submit(self._gen(), msg, session.routing_id)
+
+    def _gen_cancel(self, session: Session, msg: Message) -> Message:
+        return generation_service.cancel(self._gen(), msg, session.routing_id)
+
+    def _gen_jobs(self, session: Session, msg: Message) -> Message:
+        return generation_service.jobs(self._gen(), session.routing_id)
+
+    def _gen(self) -> GenerationRuntime:
+        if self.generation is None:
+            raise ProtocolError("unavailable", "the generation runtime is closed")
+        return self.generation
+
+    def _on_generation_event(self, event: GenerationEvent) -> None:
+        """A runtime listener (its threads; one job's events come from one thread)."""
+        if isinstance(event, JobProgress) and event.step < event.steps:
+            now = time.monotonic()
+            if now - self._progress_sent.get(event.job.id, 0.0) < 0.05:
+                return  # at most 20 per second; the last step always goes
+            self._progress_sent[event.job.id] = now
+        elif not isinstance(event, JobProgress):
+            self._progress_sent.pop(getattr(getattr(event, "job", None), "id", -1), None)
+        owner, message = generation_service.event_message(event, self.limits)
+        self._queue(message, to=owner)
+
     # -- worlds (the work itself is world_service's and the World's) ----------------------------
 
     def _world_edit(self, session: Session, msg: Message) -> Deferred:
@@ -930,12 +997,13 @@ class Server:
             messages.insert(0, world_service.change_message(change, self._describe()))
         self._queue(*messages)
 
-    def _queue(self, *messages: Message) -> None:
-        """Send ``messages`` to every session, in order, once no reply they follow is due."""
+    def _queue(self, *messages: Message, to: bytes | None = None) -> None:
+        """Send ``messages`` to session ``to`` (None: every handshaken session), after what was
+        queued before, once no reply they may follow is due. Any thread."""
         loop = self._loop
         if loop is None:
             return  # not serving: there is no session to tell
-        self._outbox.extend(messages)
+        self._outbox.extend((to, m) for m in messages)
         try:
             loop.call_soon_threadsafe(self._flush_outbox)
         except RuntimeError:
@@ -949,8 +1017,9 @@ class Server:
         async def drain() -> None:
             try:
                 while self._outbox and not self._holding:
-                    message = self._outbox.popleft()
-                    for routing_id in [s.routing_id for s in self.sessions if s.handshaken]:
+                    to, message = self._outbox.popleft()
+                    targets = [s.routing_id for s in self.sessions if s.handshaken]
+                    for routing_id in targets if to is None else [to]:
                         await self._push(routing_id, message)
             finally:
                 self._draining = False
