@@ -33,8 +33,6 @@ from continuum.generation.specs import BUILTIN, ModelSpec, load_bindings, save_b
 
 log = logging.getLogger("continuum.generation")
 
-MAX_QUEUED = 64
-
 
 class Model(Protocol):
     """A loaded model of one slot."""
@@ -173,6 +171,7 @@ class GenerationRuntime:
         executor: runs the jobs (default: one local thread).
         watch_s: how often the watcher looks at the bound folders and the bindings file (0: no
             watcher).
+        max_queued: jobs queued at once (running ones aside); ``submit`` refuses more.
         loader: makes a model of a spec (``load_model``; tests give their own).
     """
 
@@ -182,10 +181,12 @@ class GenerationRuntime:
         bindings_file: Path | None = None,
         executor: Executor | None = None,
         watch_s: float = 1.0,
+        max_queued: int = 64,
         loader: Loader = load_model,
     ) -> None:
         self.bindings_file = bindings_file
         self.executor = executor or LocalExecutor()
+        self.max_queued = max_queued
         self._loader = loader
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
@@ -374,7 +375,7 @@ class GenerationRuntime:
             if self._closing.is_set():
                 raise GenerationError("the generation runtime is closed")
             queued = sum(1 for j in self._jobs.values() if j.state == "queued")
-            if queued >= MAX_QUEUED:
+            if queued >= self.max_queued:
                 raise GenerationError(
                     f"{queued} jobs are queued, the most allowed; wait for some to finish"
                 )

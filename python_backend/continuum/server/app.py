@@ -261,7 +261,9 @@ class Server:
             executor = (
                 RayExecutor(config.ray_address) if config.executor == "ray" else LocalExecutor()
             )
-            self.generation = GenerationRuntime(bindings_file=config.models, executor=executor)
+            self.generation = GenerationRuntime(
+                bindings_file=config.models, executor=executor, max_queued=self.limits.max_jobs
+            )
             self.generation.add_listener(self._on_generation_event)
         except BaseException:
             self._worker.shutdown()

@@ -23,7 +23,7 @@ from continuum.generation import (
     parse_request,
     takes_image,
 )
-from continuum.generation.runtime import MAX_QUEUED, Event
+from continuum.generation.runtime import Event
 from continuum.server.codec import Message
 from continuum.server.protocol import Limits
 
@@ -60,7 +60,7 @@ def submit(runtime: GenerationRuntime, msg: Message, owner: Any) -> Message:
         image = msg.blobs[0] if msg.blobs else None
         request = parse_request(slot, msg.header.get("params", {}), image)  # type: ignore[arg-type]
         ahead = sum(1 for j in runtime.jobs() if j.state == "queued")
-        if ahead >= MAX_QUEUED:
+        if ahead >= runtime.max_queued:
             raise ProtocolError("busy", f"{ahead} jobs are queued, the most allowed (max_jobs)")
         job = runtime.submit(slot, request, owner=owner, timeout_s=timeout)  # type: ignore[arg-type]
     return Message("gen.submit", {"job": job.id, "queued": ahead})

@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass
 
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 3
+PROTOCOL_MINOR = 4
 PROTOCOL_VERSION = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
 
 KIND_PATTERN = re.compile(rb"[a-z][a-z0-9_.]{0,31}")
@@ -54,6 +54,7 @@ class Limits:
             queued or running at once (``world.*`` requests that change the world count too);
             they are answered in order by one worker thread.
         max_edit_events: most events in one ``world.edit``.
+        max_jobs: generation jobs queued at once, all sessions together.
     """
 
     max_frame_bytes: int = 64 << 20
@@ -70,6 +71,7 @@ class Limits:
     max_transfers: int = 4
     max_pending: int = 64
     max_edit_events: int = 1024
+    max_jobs: int = 64
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():

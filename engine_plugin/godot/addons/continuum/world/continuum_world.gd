@@ -336,8 +336,9 @@ func open_world(world_name: String, create: bool = false) -> Dictionary:
 
 
 ## Sends `world.fork`: a new persistent world [param world_name], a copy of the served one as
-## it was at seq [param at] (-1: now), opened at once when [param open]. Returns the reply, whose
-## [code]world[/code] describes the fork.
+## it was at seq [param at] (-1: now), opened at once when [param open]. Returns the reply: the
+## fork's [code]name[/code] and [code]seq[/code], and the [code]world[/code] served (the fork
+## when opened).
 func fork_world(world_name: String, at: int = -1, open: bool = false) -> Dictionary:
 	var fields := {"name": world_name}
 	if at >= 0:
@@ -479,8 +480,8 @@ func _world_request(kind: String, fields: Dictionary) -> Dictionary:
 	var info: Variant = reply.get("header", {}).get("world")
 	if reply.get("kind") == kind and info is Dictionary:
 		if kind == "world.open" or (kind == "world.fork" and fields.get("open", false)):
-			world_info = info  # The world served now.
-		elif kind != "world.fork":
+			world_info = info  # Another world is served now.
+		else:
 			_note_world(info)
 	return reply
 

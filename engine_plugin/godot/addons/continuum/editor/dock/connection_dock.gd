@@ -10,9 +10,19 @@ extends VBoxContainer
 ## "Save synced splats to project" fetches the splat pack of every entity of the backend's
 ## world (through the verified user:// cache, asset_client.gd), decodes it and saves the
 ## SplatCloud as [code]res://continuum_assets/<entity>.res[/code], then says where.
+##
+## The "World" part (bridge/PROTOCOL.md section 13) shows the served world's name and event
+## seq, kept current by the `world.changed` and `world.reset` pushes; Undo and Redo send
+## `world.undo` and `world.redo` (enabled when the world says there is something to take back or
+## do again); the list shows the backend's persistent worlds (`world.list`), and Open and Fork
+## send `world.open` for the selected one and `world.fork` under the name typed beside it. A
+## backend without a worlds folder says so and keeps the list empty; a lost backend disables it
+## all.
 
 ## Emitted when a save of the synced splats ended: the paths written and the problems met.
 signal splats_saved(paths: PackedStringArray, problems: PackedStringArray)
+## A world request of the "World" part was answered: its kind and the reply.
+signal world_request_finished(kind: String, reply: Dictionary)
 
 const ContinuumSessionScript = preload("res://addons/continuum/bridge/continuum_session.gd")
 const AssetClient = preload("res://addons/continuum/bridge/asset_client.gd")
@@ -44,6 +54,19 @@ var _status_label: Label
 var _since_refresh: float = 0.0
 var _assets: AssetClient
 var _saving: bool = false
+var _world_value: Label
+var _undo_button: Button
+var _redo_button: Button
+var _world_list: ItemList
+var _worlds_note: Label
+var _refresh_worlds_button: Button
+var _open_world_button: Button
+var _fork_name_edit: LineEdit
+var _fork_button: Button
+var _world_info: Dictionary = {}  # the served world's description (13.1)
+var _worlds: Array = []  # world.list's worlds
+var _worlds_available: bool = false  # the backend has a worlds folder
+var _world_busy: bool = false  # a world request is in flight
 
 
 func _init() -> void:
@@ -55,6 +78,7 @@ func _init() -> void:
 	_session.connected.connect(_on_session_connected)
 	_session.disconnected.connect(_on_session_disconnected)
 	_session.error_reported.connect(_on_session_error_reported)
+	_session.message_received.connect(_on_session_message)
 	add_child(_session)
 	_assets = AssetClient.new()
 	_assets.name = "Assets"
@@ -154,6 +178,73 @@ static func save_cloud(cloud: Resource, target_dir: String, entity_id: String) -
 	return {"path": path}
 
 
+## The served world's description (name, persistent, seq, tick, undo, redo, physics) as the dock
+## knows it; empty while not connected.
+func get_world_info() -> Dictionary:
+	return _world_info
+
+
+## The backend's persistent worlds from the last `world.list` ([code]{name, seq, tick,
+## entities, bytes, open}[/code] each); empty without a worlds folder.
+func get_worlds() -> Array:
+	return _worlds
+
+
+## Asks `world.get` for the served world's description and shows it. A coroutine; returns the
+## reply.
+func refresh_world() -> Dictionary:
+	var reply: Dictionary = await _session.request("world.get")
+	if reply.kind == "world" and reply.header.get("world") is Dictionary:
+		_world_info = reply.header.world
+	_refresh()
+	return reply
+
+
+## Sends `world.undo`. A coroutine; shows and returns the reply.
+func undo() -> Dictionary:
+	return await _world_request("world.undo", {})
+
+
+## Sends `world.redo`. A coroutine; shows and returns the reply.
+func redo() -> Dictionary:
+	return await _world_request("world.redo", {})
+
+
+## Asks `world.list` and shows the worlds. A coroutine; returns the reply.
+func refresh_worlds() -> Dictionary:
+	var reply: Dictionary = await _session.request("world.list")
+	_worlds_available = reply.kind == "world.list"
+	var worlds: Variant = reply.header.get("worlds", [])
+	_worlds = worlds if _worlds_available and worlds is Array else []
+	if _worlds_available:
+		_worlds_note.text = "" if not _worlds.is_empty() else "No persistent worlds"
+	elif reply.header.get("code") == "unavailable":
+		_worlds_note.text = "The backend keeps no persistent worlds (no --worlds-dir)"
+	else:
+		_worlds_note.text = "world.list failed: %s" % reply.header.get("message", reply.kind)
+	_fill_world_list()
+	_refresh()
+	return reply
+
+
+## Sends `world.open` for [param world_name]: the backend serves it (every engine rebuilds).
+## A coroutine; shows and returns the reply.
+func open_world(world_name: String) -> Dictionary:
+	var reply := await _world_request("world.open", {"name": world_name})
+	await refresh_worlds()
+	return reply
+
+
+## Sends `world.fork`: a new persistent world [param world_name], a copy of the served one now.
+## A coroutine; shows and returns the reply.
+func fork_world(world_name: String) -> Dictionary:
+	var reply := await _world_request("world.fork", {"name": world_name})
+	if reply.kind == "world.fork":
+		_fork_name_edit.text = ""
+	await refresh_worlds()
+	return reply
+
+
 func _save_splats(
 	target_dir: String, paths: PackedStringArray, problems: PackedStringArray
 ) -> void:
@@ -222,12 +313,120 @@ func _build_ui() -> void:
 		"Fetch the splats of the backend's world and save each as %s/<entity>.res" % SPLATS_DIR)
 	_save_splats_button.pressed.connect(_on_save_splats_button_pressed)
 	add_child(_save_splats_button)
+	_build_world_ui()
 	_status_label = Label.new()
 	_status_label.name = "StatusLabel"
 	_status_label.autowrap_mode = TextServer.AUTOWRAP_WORD_SMART
 	_status_label.custom_minimum_size = Vector2(120, 0)
 	_status_label.modulate = Color(1, 1, 1, 0.7)
 	add_child(_status_label)
+
+
+func _build_world_ui() -> void:
+	var separator := HSeparator.new()
+	separator.name = "WorldSeparator"
+	add_child(separator)
+	var grid := GridContainer.new()
+	grid.name = "WorldGrid"
+	grid.columns = 2
+	add_child(grid)
+	_world_value = _add_value_row(grid, "World", "WorldValue")
+	var history := HBoxContainer.new()
+	history.name = "HistoryButtons"
+	add_child(history)
+	_undo_button = _add_button(history, "UndoButton", "Undo", _on_undo_button_pressed)
+	_undo_button.tooltip_text = "Take back the world's newest edit (whoever made it)"
+	_redo_button = _add_button(history, "RedoButton", "Redo", _on_redo_button_pressed)
+	_redo_button.tooltip_text = "Do the edit undone last again"
+	_world_list = ItemList.new()
+	_world_list.name = "WorldList"
+	_world_list.custom_minimum_size = Vector2(0, 90)
+	_world_list.item_selected.connect(func(_index: int) -> void: _refresh())
+	_world_list.item_activated.connect(func(_index: int) -> void: _on_open_world_button_pressed())
+	add_child(_world_list)
+	_worlds_note = Label.new()
+	_worlds_note.name = "WorldsNote"
+	_worlds_note.autowrap_mode = TextServer.AUTOWRAP_WORD_SMART
+	_worlds_note.custom_minimum_size = Vector2(120, 0)
+	_worlds_note.modulate = Color(1, 1, 1, 0.7)
+	add_child(_worlds_note)
+	var list_buttons := HBoxContainer.new()
+	list_buttons.name = "WorldListButtons"
+	add_child(list_buttons)
+	_refresh_worlds_button = _add_button(
+		list_buttons, "RefreshWorldsButton", "Refresh", _on_refresh_worlds_button_pressed)
+	_open_world_button = _add_button(
+		list_buttons, "OpenWorldButton", "Open", _on_open_world_button_pressed)
+	_open_world_button.tooltip_text = "Serve the selected world (every engine rebuilds)"
+	var fork_row := HBoxContainer.new()
+	fork_row.name = "ForkRow"
+	add_child(fork_row)
+	_fork_name_edit = LineEdit.new()
+	_fork_name_edit.name = "ForkNameEdit"
+	_fork_name_edit.placeholder_text = "new world name"
+	_fork_name_edit.size_flags_horizontal = Control.SIZE_EXPAND_FILL
+	_fork_name_edit.text_changed.connect(func(_text: String) -> void: _refresh())
+	_fork_name_edit.text_submitted.connect(func(_text: String) -> void: _on_fork_button_pressed())
+	fork_row.add_child(_fork_name_edit)
+	_fork_button = _add_button(fork_row, "ForkButton", "Fork", _on_fork_button_pressed)
+	_fork_button.tooltip_text = "Copy the served world, as it is now, under the name typed"
+
+
+func _add_button(parent: Control, button_name: String, text: String, action: Callable) -> Button:
+	var button := Button.new()
+	button.name = button_name
+	button.text = text
+	button.size_flags_horizontal = Control.SIZE_EXPAND_FILL
+	button.pressed.connect(action)
+	parent.add_child(button)
+	return button
+
+
+func _fill_world_list() -> void:
+	var selected := _selected_world()
+	_world_list.clear()
+	for world: Variant in _worlds:
+		if not world is Dictionary:
+			continue
+		var label := "%s  (seq %d, %d entities%s)" % [
+			world.get("name"), int(world.get("seq", 0)), int(world.get("entities", 0)),
+			", open" if world.get("open", false) else ""]
+		var index := _world_list.add_item(label)
+		_world_list.set_item_metadata(index, str(world.get("name")))
+		if str(world.get("name")) == selected:
+			_world_list.select(index)
+
+
+# The name of the world selected in the list, or "".
+func _selected_world() -> String:
+	var selected := _world_list.get_selected_items()
+	return str(_world_list.get_item_metadata(selected[0])) if not selected.is_empty() else ""
+
+
+# Sends a world request; shows the outcome in the status line.
+func _world_request(kind: String, fields: Dictionary) -> Dictionary:
+	_world_busy = true
+	_refresh()
+	var reply: Dictionary = await _session.request(kind, fields)
+	_world_busy = false
+	var info: Variant = reply.header.get("world")
+	if reply.kind == kind and info is Dictionary:
+		_world_info = info
+	if reply.kind == "error":
+		_status_label.text = "%s: %s" % [kind, reply.header.get("message", reply.header.get("code"))]
+	else:
+		match kind:
+			"world.undo":
+				_status_label.text = "Undone (world at seq %s)" % reply.header.get("seq")
+			"world.redo":
+				_status_label.text = "Redone (world at seq %s)" % reply.header.get("seq")
+			"world.open":
+				_status_label.text = "Now serving world '%s'" % fields.name
+			"world.fork":
+				_status_label.text = "Forked the world as '%s'" % fields.name
+	_refresh()
+	world_request_finished.emit(kind, reply)
+	return reply
 
 
 func _add_value_row(grid: GridContainer, title: String, value_name: String) -> Label:
@@ -269,6 +468,27 @@ func _refresh() -> void:
 	_host_edit.editable = idle
 	_port_spin.editable = idle
 	_save_splats_button.disabled = not online or _saving
+	_refresh_world_part(online)
+
+
+func _refresh_world_part(online: bool) -> void:
+	var world := NONE_TEXT
+	if online and not _world_info.is_empty():
+		var world_name: Variant = _world_info.get("name")
+		world = "%s, seq %d" % [
+			world_name if world_name != null else "(in memory)", int(_world_info.get("seq", 0))]
+	_set_text(_world_value, world)
+	var can_ask := online and not _world_busy
+	_undo_button.disabled = not can_ask or int(_world_info.get("undo", 1)) <= 0
+	_redo_button.disabled = not can_ask or int(_world_info.get("redo", 1)) <= 0
+	_refresh_worlds_button.disabled = not can_ask
+	var selected := _selected_world()
+	_open_world_button.disabled = (
+		not can_ask or not _worlds_available or selected.is_empty()
+		or selected == _world_info.get("name"))
+	_fork_name_edit.editable = online and _worlds_available
+	_fork_button.disabled = (
+		not can_ask or not _worlds_available or _fork_name_edit.text.strip_edges().is_empty())
 
 
 func _set_text(control: Control, text: String) -> void:
@@ -287,6 +507,30 @@ func _on_save_splats_button_pressed() -> void:
 	save_synced_splats()
 
 
+func _on_undo_button_pressed() -> void:
+	undo()
+
+
+func _on_redo_button_pressed() -> void:
+	redo()
+
+
+func _on_refresh_worlds_button_pressed() -> void:
+	refresh_worlds()
+
+
+func _on_open_world_button_pressed() -> void:
+	var selected := _selected_world()
+	if not selected.is_empty() and not _open_world_button.disabled:
+		open_world(selected)
+
+
+func _on_fork_button_pressed() -> void:
+	var fork_name := _fork_name_edit.text.strip_edges()
+	if not fork_name.is_empty() and not _fork_button.disabled:
+		fork_world(fork_name)
+
+
 func _on_host_submitted(_text: String) -> void:
 	if _session.state == ContinuumSessionScript.State.DISCONNECTED:
 		connect_to_backend()
@@ -295,11 +539,33 @@ func _on_host_submitted(_text: String) -> void:
 func _on_session_connected(_welcome: Dictionary) -> void:
 	_status_label.text = "Connected to %s:%d" % [_session.host, _session.port]
 	_refresh()
+	await refresh_world()
+	if _session.is_backend_connected():
+		refresh_worlds()
 
 
 func _on_session_disconnected(reason: String) -> void:
 	_status_label.text = "Disconnected: %s" % reason if not reason.is_empty() else "Disconnected"
+	_world_info = {}
+	_worlds = []
+	_worlds_available = false
+	_worlds_note.text = ""
+	_fill_world_list()
 	_refresh()
+
+
+func _on_session_message(kind: String, header: Dictionary, _blobs: Array) -> void:
+	if not kind in ["world.changed", "world.reset"] or not header.get("world") is Dictionary:
+		return
+	var info: Dictionary = header.world
+	var older: bool = (
+		kind == "world.changed" and info.get("name") == _world_info.get("name")
+		and int(info.get("seq", 0)) < int(_world_info.get("seq", 0)))
+	if not older:
+		_world_info = info
+	_refresh()
+	if kind == "world.reset" and _worlds_available:
+		refresh_worlds()
 
 
 func _on_session_error_reported(code: String, message: String) -> void:

@@ -1,15 +1,18 @@
 extends "res://tests/test_case.gd"
-## Tests of addons/continuum/editor/dock/connection_dock.gd, without a backend, and its "Save
-## synced splats to project" against a fake one (fake_asset_backend.gd).
+## Tests of addons/continuum/editor/dock/connection_dock.gd, without a backend, its "Save
+## synced splats to project" against a fake one (fake_asset_backend.gd), and its "World" part
+## against a fake event-sourced backend (fake_world_backend.gd).
 
 const ConnectionDock = preload("res://addons/continuum/editor/dock/connection_dock.gd")
 const ContinuumSessionScript = preload("res://addons/continuum/bridge/continuum_session.gd")
 const FakeAssetBackend = preload("res://tests/unit/bridge/fake_asset_backend.gd")
 const PackFixture = preload("res://tests/unit/world/pack_fixture.gd")
 const AssetClientTest = preload("res://tests/unit/bridge/test_asset_client.gd")
+const FakeWorldBackend = preload("res://tests/unit/world/fake_world_backend.gd")
 
 var _dock: ConnectionDock
 var _backend: FakeAssetBackend
+var _worlds: FakeWorldBackend
 var _dir := ""
 
 
@@ -19,11 +22,16 @@ func before_each() -> void:
 
 
 func after_each() -> void:
+	await next_frame()  # Not inside the session's signals when the dock is freed.
 	if is_instance_valid(_dock):
 		_dock.free()
 	if is_instance_valid(_backend):
 		remove_child(_backend)
 		_backend.queue_free()
+	if is_instance_valid(_worlds):
+		remove_child(_worlds)
+		_worlds.queue_free()
+	_worlds = null
 	if not _dir.is_empty():
 		AssetClientTest.remove_tree(_dir)
 		_dir = ""
@@ -121,3 +129,111 @@ func test_saves_every_synced_splat_and_says_where() -> void:
 	assert_true(status.contains("Saved 2 splat cloud(s) to " + _dir) and status.contains("a.res"),
 		status)
 	await next_frame()  # Not inside the session's _process when after_each frees the dock.
+
+
+func test_world_part_is_disabled_while_disconnected() -> void:
+	assert_eq(_dock.get_node("WorldGrid/WorldValue").text, "-")
+	for button: String in ["HistoryButtons/UndoButton", "HistoryButtons/RedoButton",
+			"WorldListButtons/RefreshWorldsButton", "WorldListButtons/OpenWorldButton",
+			"ForkRow/ForkButton"]:
+		assert_true(_dock.get_node(button).disabled, button + " disabled")
+	assert_false(_dock.get_node("ForkRow/ForkNameEdit").editable)
+	var reply: Dictionary = await _dock.undo()
+	assert_eq(reply.header.code, "not_connected", "asked anyway: an error, no crash")
+
+
+func test_world_part_undo_redo_and_worlds() -> void:
+	await _connect_to_worlds({"old": {"seq": 2, "entities": []}})
+	assert_eq(_dock.get_node("WorldGrid/WorldValue").text, "main, seq 3")
+	var undo_button: Button = _dock.get_node("HistoryButtons/UndoButton")
+	var redo_button: Button = _dock.get_node("HistoryButtons/RedoButton")
+	assert_true(undo_button.disabled and redo_button.disabled, "nothing to undo or redo yet")
+	var names := _dock.get_worlds().map(func(w: Dictionary) -> String: return w.name)
+	names.sort()
+	assert_eq(names, ["main", "old"])
+	assert_eq(_dock.get_node("WorldList").item_count, 2)
+	# An edit by another engine: the push updates the seq and enables Undo.
+	_worlds.router.send_reply("world.changed", {"events": [], "seq": 4, "world": {
+		"name": "main", "persistent": true, "seq": 4, "tick": 0, "undo": 1, "redo": 0}})
+	assert_true(await wait_until(func() -> bool: return not undo_button.disabled), "Undo enabled")
+	assert_eq(_dock.get_node("WorldGrid/WorldValue").text, "main, seq 4")
+	await _dock.get_session().request("world.edit", {"events": [
+		{"kind": "tags_set", "id": "box", "tags": ["x"]}]})
+	var undone: Dictionary = await _dock.undo()
+	assert_eq(undone.kind, "world.undo")
+	assert_true(_dock.get_status_text().begins_with("Undone"), _dock.get_status_text())
+	assert_false(redo_button.disabled, "Redo enabled")
+	assert_true(undo_button.disabled, "nothing left to undo")
+	var redone: Dictionary = await _dock.redo()
+	assert_eq(redone.kind, "world.redo")
+	assert_true(redo_button.disabled and not undo_button.disabled)
+	# Fork under the typed name, then open it from the list.
+	var fork_edit: LineEdit = _dock.get_node("ForkRow/ForkNameEdit")
+	var fork_button: Button = _dock.get_node("ForkRow/ForkButton")
+	assert_true(fork_button.disabled, "no name typed")
+	fork_edit.text = "copy"
+	fork_edit.text_changed.emit("copy")
+	assert_false(fork_button.disabled)
+	fork_button.pressed.emit()
+	assert_true(await wait_until(func() -> bool: return _dock.get_worlds().size() == 3), "listed")
+	assert_eq(_worlds.headers("world.fork")[0].name, "copy")
+	assert_eq(fork_edit.text, "", "the name is cleared")
+	var list: ItemList = _dock.get_node("WorldList")
+	var open_button: Button = _dock.get_node("WorldListButtons/OpenWorldButton")
+	assert_true(open_button.disabled, "nothing selected")
+	for i in list.item_count:
+		if list.get_item_metadata(i) == "main":
+			list.select(i)
+	list.item_selected.emit(0)
+	assert_true(open_button.disabled, "the served world cannot be opened again")
+	for i in list.item_count:
+		if list.get_item_metadata(i) == "copy":
+			list.select(i)
+	list.item_selected.emit(0)
+	assert_false(open_button.disabled)
+	open_button.pressed.emit()
+	assert_true(await wait_until(func() -> bool: return _dock.get_world_info().get("name") == "copy"))
+	assert_true(await wait_until(
+		func() -> bool: return _dock.get_node("WorldGrid/WorldValue").text.begins_with("copy")))
+	assert_eq(_dock.get_status_text(), "Now serving world 'copy'")
+	# A lost backend (it stopped listening too) disables it all.
+	_worlds.router.stop()
+	var refresh_button: Button = _dock.get_node("WorldListButtons/RefreshWorldsButton")
+	assert_false(refresh_button.disabled)
+	assert_true(await wait_until(func() -> bool: return refresh_button.disabled), "disabled")
+	assert_true(undo_button.disabled and redo_button.disabled and open_button.disabled)
+	assert_false(fork_edit.editable)
+	assert_eq(_dock.get_node("WorldGrid/WorldValue").text, "-")
+	assert_eq(list.item_count, 0)
+
+
+func test_world_part_without_a_worlds_folder() -> void:
+	await _connect_to_worlds(null)
+	assert_true(await wait_until(
+		func() -> bool: return _dock.get_node("WorldsNote").text.contains("no persistent worlds")))
+	assert_eq(_dock.get_node("WorldList").item_count, 0)
+	assert_false(_dock.get_node("ForkRow/ForkNameEdit").editable)
+	assert_true(_dock.get_node("ForkRow/ForkButton").disabled)
+	var nothing: Dictionary = await _dock.undo()
+	assert_eq(nothing.header.get("code"), "conflict")
+	assert_true(_dock.get_status_text().begins_with("world.undo: nothing to undo"),
+		_dock.get_status_text())
+
+
+# Connects the dock to a fake world backend serving "main" at seq 3 ([param worlds]: its other
+# persistent worlds, null for no worlds folder); waits for the world part to fill.
+func _connect_to_worlds(worlds: Variant) -> void:
+	_worlds = FakeWorldBackend.new()
+	_worlds.entities = [{"id": "box"}]
+	_worlds.seq = 3
+	_worlds.worlds = worlds
+	if worlds == null:
+		_worlds.world_name = null
+	add_child(_worlds)
+	_worlds.listen()
+	_dock.get_node("Grid/PortSpin").value = _worlds.router.port
+	_dock.connect_to_backend()
+	var filled := func() -> bool: return (
+		_worlds.headers("world.list").size() == 1 and not _dock.get_world_info().is_empty())
+	assert_true(await wait_until(filled), "the world part filled")
+	await wait_seconds(0.1)
