@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -112,7 +113,18 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("paths", nargs="+", help="scene folders or scene.json files")
     check.set_defaults(run=_scene_check)
 
+    serve.add_argument(
+        "--models",
+        default=os.environ.get("CONTINUUM_MODELS", DEFAULT_MODELS_FILE),
+        help="the generation bindings file, watched while serving (default $CONTINUUM_MODELS, "
+        f"else ./{DEFAULT_MODELS_FILE}; missing: every slot serves its built-in model)",
+    )
+    serve.add_argument(
+        "--executor", choices=("local", "ray"), default="local", help="where generation jobs run"
+    )
+    serve.add_argument("--ray-address", help="the Ray cluster (default: start a local one)")
     _add_world_commands(sub)
+    _add_models_commands(sub)
     _add_splats_commands(sub)
     return parser
 
@@ -139,6 +151,9 @@ def _serve(args: argparse.Namespace) -> int:
         physics=PhysicsConfig(**physics) if physics else None,
         worlds_dir=Path(args.worlds_dir) if args.worlds_dir else None,
         world=args.world,
+        models=Path(args.models),
+        executor=args.executor,
+        ray_address=args.ray_address,
     )
 
     async def run() -> None:
@@ -384,6 +399,133 @@ CAMERAS is a cameras.json file, or a folder holding one; image paths are relativ
 
 fx, fy, cx, cy are in pixels; world_to_camera is a row-major rigid 4x4 from scene axes (glTF:
 +Y up, metres) to OpenCV camera axes (+x right, +y down, +z forward)."""
+
+
+# -- models --------------------------------------------------------------------------------------
+
+DEFAULT_MODELS_FILE = "continuum.toml"
+
+
+def _add_models_commands(sub: argparse._SubParsersAction) -> None:
+    models = sub.add_parser("models", help="generation slots and the models bound to them")
+    models.add_argument(
+        "--config",
+        default=os.environ.get("CONTINUUM_MODELS", DEFAULT_MODELS_FILE),
+        help=f"the bindings file (default $CONTINUUM_MODELS, else ./{DEFAULT_MODELS_FILE})",
+    )
+    models_sub = models.add_subparsers(title="models commands", metavar="ACTION", required=True)
+
+    ls = models_sub.add_parser("ls", help="each slot and its binding")
+    ls.set_defaults(run=_models_ls)
+
+    bind = models_sub.add_parser(
+        "bind", help="bind a slot to a diffusers folder or 'builtin' (a running backend follows)"
+    )
+    bind.add_argument("slot", help="text_to_image, image_edit, image_to_video or motion")
+    bind.add_argument("model", help="a diffusers model folder, or 'builtin'")
+    bind.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    bind.add_argument("--dtype", default="float32", help="float32, float16 or bfloat16")
+    bind.add_argument(
+        "--no-check", action="store_true", help="write the binding without loading the model"
+    )
+    bind.set_defaults(run=_models_bind)
+
+    check = models_sub.add_parser(
+        "check", help="load the bound models (and with --run, generate once) to see they work"
+    )
+    check.add_argument("slots", nargs="*", help="the slots to check (default: all)")
+    check.add_argument(
+        "--run", dest="generate", action="store_true", help="also run a small request on each"
+    )
+    check.set_defaults(run=_models_check)
+
+
+def _models_ls(args: argparse.Namespace) -> int:
+    from continuum.generation import BUILTIN, SLOTS, load_bindings
+
+    bindings = load_bindings(args.config)
+    for slot in SLOTS:
+        spec = bindings.get(slot, BUILTIN)
+        where = "builtin" if spec.builtin else str(spec.path)
+        missing = "" if spec.builtin or spec.path.is_dir() else "  (missing folder)"  # type: ignore[union-attr]
+        print(f"{slot:15} {where} [{spec.device}, {spec.dtype}]{missing}")
+    return 0
+
+
+def _models_bind(args: argparse.Namespace) -> int:
+    from continuum.generation import ModelSpec, load_bindings, load_model, save_bindings
+
+    spec = ModelSpec.from_json({"model": args.model, "device": args.device, "dtype": args.dtype})
+    bindings = load_bindings(args.config)
+    if not args.no_check:
+        start = time.perf_counter()
+        load_model(args.slot, spec).close()  # raises ModelLoadError with the reason
+        print(f"loaded {args.model} for {args.slot} in {time.perf_counter() - start:.2f} s")
+    from continuum.generation.slots import check_slot
+
+    bindings[check_slot(args.slot)] = spec
+    save_bindings(args.config, bindings)
+    print(f"{args.slot} -> {spec.to_json()['model']} (written to {args.config})")
+    return 0
+
+
+def _models_check(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from continuum.errors import ContinuumError
+    from continuum.generation import BUILTIN, SLOTS, load_bindings, load_model
+    from continuum.generation.slots import check_slot
+
+    bindings = load_bindings(args.config)
+    failed = 0
+    for slot in [check_slot(s) for s in args.slots] or SLOTS:
+        spec = bindings.get(slot, BUILTIN)
+        start = time.perf_counter()
+        try:
+            model = load_model(slot, spec)
+        except ContinuumError as exc:
+            print(f"FAIL {slot}: {exc}")
+            failed += 1
+            continue
+        report = {"slot": slot, "load_s": round(time.perf_counter() - start, 3), **model.describe()}
+        if args.generate:
+            request = _check_request(slot)
+            with tqdm(desc=slot, unit="step", leave=False) as bar:
+
+                def progress(step: int, steps: int) -> None:
+                    bar.total = steps
+                    bar.update(step - bar.n)
+
+                start = time.perf_counter()
+                try:
+                    result = model.run(request, progress)
+                except ContinuumError as exc:
+                    print(f"FAIL {slot}: the model loaded but did not run: {exc}")
+                    failed += 1
+                    model.close()
+                    continue
+            report["run_s"] = round(time.perf_counter() - start, 3)
+            report["result"] = type(result).__name__.lower()
+        model.close()
+        print("ok   " + json.dumps(report, default=str))
+    return 1 if failed else 0
+
+
+def _check_request(slot: str) -> object:
+    import numpy as np
+
+    from continuum.generation import parse_request
+
+    image = np.full((64, 64, 3), 128, np.uint8)
+    params: dict[str, dict] = {
+        "text_to_image": {"prompt": "a red cube on a table", "width": 64, "height": 64, "steps": 2},
+        "image_edit": {"instruction": "make it brighter", "steps": 2},
+        "image_to_video": {"frames": 2, "steps": 2},
+        "motion": {"params": {"vy": 2.0}, "frames": 30},
+    }
+    return parse_request(
+        slot, params[slot], image if slot in ("image_edit", "image_to_video") else None
+    )
 
 
 def _add_splats_commands(sub: argparse._SubParsersAction) -> None:
