@@ -198,7 +198,7 @@ class GenerationRuntime:
         self._closing = threading.Event()
         self._watch: _Watch | None = None
         for slot in SLOTS:  # the built-in models serve until the bound ones have loaded
-            model = BuiltinModel(slot)
+            model = loader(slot, BUILTIN)
             self._bound[slot] = _Bound(BUILTIN, model)
             self._status[slot] = SlotStatus(slot, BUILTIN, model.describe(), "ready")
         specs = load_bindings(bindings_file) if bindings_file is not None else {}

@@ -1,0 +1,71 @@
+"""The built-in models: deterministic, the documented effects, progress per step."""
+
+import numpy as np
+import pytest
+
+from continuum.errors import GenerationError
+from continuum.generation import BuiltinModel, Image, Trajectory, Video, parse_request
+
+
+def run(slot, params, image=None):
+    steps = []
+    result = BuiltinModel(slot).run(
+        parse_request(slot, params, image), lambda s, n: steps.append((s, n))
+    )
+    return result, steps
+
+
+def test_text_to_image_is_deterministic_and_follows_colour_words():
+    red, steps = run(
+        "text_to_image", {"prompt": "a red field", "width": 48, "height": 32, "steps": 4}
+    )
+    assert (
+        isinstance(red, Image) and red.pixels.shape == (32, 48, 3) and red.pixels.dtype == np.uint8
+    )
+    assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    again, _ = run(
+        "text_to_image", {"prompt": "a red field", "width": 48, "height": 32, "steps": 4}
+    )
+    assert np.array_equal(red.pixels, again.pixels)
+    other, _ = run("text_to_image", {"prompt": "a red field", "width": 48, "height": 32, "seed": 1})
+    assert not np.array_equal(red.pixels, other.pixels)
+    blue, _ = run(
+        "text_to_image", {"prompt": "a blue field", "width": 48, "height": 32, "steps": 4}
+    )
+    r, b = red.pixels.reshape(-1, 3).mean(0), blue.pixels.reshape(-1, 3).mean(0)
+    assert r[0] > r[2] and b[2] > b[0]
+
+
+def test_image_edit_applies_its_keywords_in_order():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (8, 10, 3), dtype=np.uint8)
+    inverted, steps = run("image_edit", {"instruction": "please Invert it"}, image)
+    assert np.array_equal(inverted.pixels, 255 - image) and steps == [(1, 1)]
+    flipped, _ = run("image_edit", {"instruction": "flip then mirror"}, image)
+    assert np.array_equal(flipped.pixels, image[::-1, ::-1])
+    gray, _ = run("image_edit", {"instruction": "greyscale"}, image)
+    assert (gray.pixels.max(axis=2) - gray.pixels.min(axis=2)).max() == 0
+    with pytest.raises(GenerationError, match="understands the words"):
+        run("image_edit", {"instruction": "make it epic"}, image)
+
+
+def test_image_to_video_starts_on_the_image_and_moves():
+    image = np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    video, steps = run("image_to_video", {"frames": 5, "fps": 12, "motion": 600}, image)
+    assert isinstance(video, Video) and video.frames.shape == (5, 16, 16, 3) and video.fps == 12
+    assert np.array_equal(video.frames[0], image) and len(steps) == 5
+    assert not np.array_equal(video.frames[-1], image)
+
+
+def test_motion_is_ballistic_and_bounces_on_the_floor():
+    traj, steps = run("motion", {"params": {"y": 2.0, "vx": 1.0}, "frames": 300, "fps": 100})
+    assert (
+        isinstance(traj, Trajectory)
+        and traj.values.shape == (300, 3)
+        and traj.channels == ("x", "y", "z")
+    )
+    y = traj.values[:, 1]
+    assert y.min() >= 0.0 and y[0] == 2.0 and np.all(np.diff(traj.values[:, 0]) > 0)
+    fall = int(np.argmin(y[:100] > 0.05))  # about sqrt(2 h / g) = 0.64 s
+    assert 55 <= fall <= 70
+    assert steps[-1] == (300, 300)
