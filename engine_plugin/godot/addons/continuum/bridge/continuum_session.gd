@@ -40,6 +40,8 @@ const SETTING_AUTO_CONNECT := "continuum/backend/auto_connect"
 const SETTING_REQUEST_TIMEOUT := "continuum/backend/request_timeout_s"
 ## Errors that reconnecting cannot cure: the session stops instead of retrying.
 const FATAL_CODES: Array[String] = ["version_mismatch", "unauthorized"]
+## The stream topic that only a backend whose world has physics serves (PROTOCOL.md 5, 12).
+const POSES_TOPIC := "poses"
 
 ## Backend address; [method connect_to_backend] arguments override it.
 var host: String = "127.0.0.1"
@@ -171,6 +173,16 @@ func subscribe(topics: PackedStringArray) -> Dictionary:
 	return reply
 
 
+## Drops stream topics: they are no longer selected on the stream nor re-subscribed after a
+## reconnect. Local only (the protocol has no request for it; the backend publishes anyway).
+func unsubscribe(topics: PackedStringArray) -> void:
+	for topic in topics:
+		var at := _topics.find(topic)
+		if at >= 0:
+			_topics.remove_at(at)
+		_sub.unsubscribe(topic.to_utf8_buffer())
+
+
 func _apply_settings(args: PackedStringArray) -> void:
 	host = str(ProjectSettings.get_setting(SETTING_HOST, "127.0.0.1"))
 	port = int(ProjectSettings.get_setting(SETTING_PORT, 5570))
@@ -241,6 +253,9 @@ func _on_welcome(header: Dictionary) -> void:
 	state = State.CONNECTED
 	_last_warning = ""
 	_next_ping_ms = Time.get_ticks_msec() + int(ping_interval_s * 1000.0)
+	if POSES_TOPIC in _topics and not header.get("physics") is Dictionary:
+		# This backend's world has no physics: asking for poses would refuse the whole subscribe.
+		unsubscribe(PackedStringArray([POSES_TOPIC]))
 	if not _topics.is_empty():
 		_resubscribe()
 	connected.emit(welcome)

@@ -137,12 +137,17 @@ func reset() -> void:
 ## Starts over for a new simulation (the backend opened another world, `world.reset`): forgets
 ## every frame and layout, since layout and frame numbering restart, and subscribes to `poses`
 ## when [param physics] (the new world's [code]physics[/code], as in [code]welcome[/code]) is a
-## Dictionary. The bound nodes stay bound.
+## Dictionary; otherwise the session drops the topic (a world without physics streams no poses,
+## and the backend would refuse it when the session re-subscribes after a reconnect). The bound
+## nodes stay bound.
 func restart(physics: Variant) -> void:
 	reset()
-	if typeof(physics) == TYPE_DICTIONARY and _session != null and is_instance_valid(_session):
-		if _session.call("is_backend_connected"):
-			_subscribe(physics)
+	if _session == null or not is_instance_valid(_session):
+		return
+	if typeof(physics) != TYPE_DICTIONARY:
+		_session.call("unsubscribe", PackedStringArray([TOPIC]))
+	elif _session.call("is_backend_connected"):
+		_subscribe(physics)
 
 
 ## Node [param node] follows body [param id] from now on; its own scale is kept.

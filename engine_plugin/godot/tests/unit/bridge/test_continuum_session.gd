@@ -207,6 +207,33 @@ func test_resubscribes_after_a_backend_restart() -> void:
 		func(e: Array) -> bool: return e[0] == "tick" and e[1] == 9)))
 
 
+func test_unsubscribed_topics_are_not_resubscribed() -> void:
+	await _connect()
+	await _session.subscribe(PackedStringArray(["tick", "other"]))
+	assert_true(await _subscribes(2))
+	_session.unsubscribe(PackedStringArray(["other"]))
+	assert_true(await wait_until(func() -> bool: return _pub.commands_named("CANCEL").size() == 1))
+	assert_eq(_pub.commands_named("CANCEL")[0].data, "other".to_utf8_buffer())
+	_router.drop()
+	_pub.drop()
+	assert_true(await _connected_count(2))
+	var subscribes := func() -> Array: return _requests.filter(
+		func(r: Dictionary) -> bool: return r.kind == "subscribe")
+	assert_true(await wait_until(func() -> bool: return subscribes.call().size() == 2), "re-sent")
+	assert_eq(subscribes.call()[1].header.topics, ["tick"], "other dropped")
+
+
+func test_poses_are_not_resubscribed_to_a_backend_without_physics() -> void:
+	await _connect()
+	await _session.subscribe(PackedStringArray(["tick", "poses"]))
+	_router.drop()  # the fake's welcome has no physics
+	assert_true(await _connected_count(2))
+	var subscribes := func() -> Array: return _requests.filter(
+		func(r: Dictionary) -> bool: return r.kind == "subscribe")
+	assert_true(await wait_until(func() -> bool: return subscribes.call().size() == 2), "re-sent")
+	assert_eq(subscribes.call()[1].header.topics, ["tick"], "only what the backend streams")
+
+
 func test_garbage_from_the_backend_is_reported_and_survived() -> void:
 	await _connect()
 	_router.send_raw("garbage!".to_utf8_buffer())

@@ -4,7 +4,8 @@ extends "res://tests/test_case.gd"
 ## addons/continuum/physics/pose_stream.gd: decoding (the golden msg_poses vector, malformed
 ## frames), interpolation, extrapolation bounds, the clock offset under arrival jitter, layouts
 ## learnt late and changing, unknown ids, moving bound nodes; and the stream fed by a session
-## from a fake backend (subscribe on a welcome with physics, physics.layout asked).
+## from a fake backend (subscribe on a welcome with physics, physics.layout asked, the topic
+## dropped for a world without physics).
 
 const PoseStream = preload("res://addons/continuum/physics/pose_stream.gd")
 const MessageCodec = preload("res://addons/continuum/bridge/message_codec.gd")
@@ -266,6 +267,43 @@ func test_does_not_subscribe_without_physics() -> void:
 	await _start_backend(0.0)
 	await wait_seconds(0.3)
 	assert_eq(_backend.headers("subscribe").size(), 0)
+
+
+func test_restart_without_physics_drops_the_topic() -> void:
+	await _start_backend()
+	assert_true(await wait_until(func() -> bool: return _backend.headers("subscribe").size() == 1))
+	var commands := func(command: String) -> int: return _backend.pub.commands_named(
+		command).size()
+	assert_true(await wait_until(func() -> bool: return commands.call("SUBSCRIBE") == 1),
+		"selected on the stream")
+	_stream.restart(null)  # world.reset to a world without physics
+	assert_true(await wait_until(func() -> bool: return commands.call("CANCEL") == 1),
+		"deselected on the stream")
+	assert_eq(_backend.pub.commands_named("CANCEL")[0].data, "poses".to_utf8_buffer())
+	await _reconnect_without_physics()
+	assert_eq(_backend.headers("subscribe").size(), 1, "poses is not asked for again")
+
+
+func test_a_welcome_without_physics_is_not_asked_for_poses() -> void:
+	await _start_backend()
+	assert_true(await wait_until(func() -> bool: return _backend.headers("subscribe").size() == 1))
+	await _reconnect_without_physics()  # the backend now serves a world without physics
+	assert_eq(_backend.headers("subscribe").size(), 1, "the session dropped poses by itself")
+	_stream.restart({"dt": 0.002, "publish_hz": 30.0})  # and back to a world with physics
+	assert_true(await wait_until(func() -> bool: return _backend.headers("subscribe").size() == 2))
+	assert_eq(_backend.headers("subscribe")[1].topics, ["poses"])
+	assert_almost_eq(_stream.publish_hz, 30.0, 1e-9)
+
+
+# The backend drops the session and welcomes it again without physics.
+func _reconnect_without_physics() -> void:
+	_backend.publish_hz = 0.0
+	var hellos := _backend.headers("hello").size()
+	_backend.router.drop()
+	var welcomed := func() -> bool: return (
+		_backend.headers("hello").size() > hellos and _session.is_backend_connected())
+	assert_true(await wait_until(welcomed), "reconnected")
+	await wait_seconds(0.2)
 
 
 func _start_backend(publish_hz: float = 60.0) -> void:

@@ -18,6 +18,10 @@ extends VBoxContainer
 ## send `world.open` for the selected one and `world.fork` under the name typed beside it. A
 ## backend without a worlds folder says so and keeps the list empty; a lost backend disables it
 ## all.
+##
+## The "Models" and "Jobs" parts (section 14, models_panel.gd) show each generation slot's model
+## and state, bind a model folder to a slot, follow and cancel the dock's jobs, and Try a small
+## text_to_image; they work through a ContinuumGenerator on the dock's session.
 
 ## Emitted when a save of the synced splats ended: the paths written and the problems met.
 signal splats_saved(paths: PackedStringArray, problems: PackedStringArray)
@@ -27,6 +31,10 @@ signal world_request_finished(kind: String, reply: Dictionary)
 const ContinuumSessionScript = preload("res://addons/continuum/bridge/continuum_session.gd")
 const AssetClient = preload("res://addons/continuum/bridge/asset_client.gd")
 const EntityBuilder = preload("res://addons/continuum/world/entity_builder.gd")
+const ContinuumGeneratorScript = preload(
+	"res://addons/continuum/generation/continuum_generator.gd"
+)
+const ModelsPanel = preload("res://addons/continuum/editor/dock/models_panel.gd")
 
 ## Where the synced splats are saved.
 const SPLATS_DIR := "res://continuum_assets"
@@ -67,6 +75,8 @@ var _world_info: Dictionary = {}  # the served world's description (13.1)
 var _worlds: Array = []  # world.list's worlds
 var _worlds_available: bool = false  # the backend has a worlds folder
 var _world_busy: bool = false  # a world request is in flight
+var _generator: ContinuumGeneratorScript
+var _models_panel: ModelsPanel
 
 
 func _init() -> void:
@@ -84,6 +94,13 @@ func _init() -> void:
 	_assets.name = "Assets"
 	_assets.session = _session
 	add_child(_assets, false, Node.INTERNAL_MODE_BACK)
+	_generator = ContinuumGeneratorScript.new()
+	_generator.name = "Generator"
+	_generator.session_path = ^"../Session"
+	add_child(_generator, false, Node.INTERNAL_MODE_BACK)
+	_models_panel = ModelsPanel.new(_session, _generator)
+	add_child(_models_panel)
+	move_child(_models_panel, _status_label.get_index())  # Above the status line.
 	_refresh()
 
 
@@ -103,6 +120,11 @@ func _notification(what: int) -> void:
 ## The dock's own session (not the autoload).
 func get_session() -> ContinuumSessionScript:
 	return _session
+
+
+## The "Models" and "Jobs" parts (models_panel.gd).
+func get_models_panel() -> ModelsPanel:
+	return _models_panel
 
 
 ## The connection state as shown, for example "DISCONNECTED".
@@ -469,6 +491,8 @@ func _refresh() -> void:
 	_port_spin.editable = idle
 	_save_splats_button.disabled = not online or _saving
 	_refresh_world_part(online)
+	if _models_panel != null:
+		_models_panel.refresh()
 
 
 func _refresh_world_part(online: bool) -> void:

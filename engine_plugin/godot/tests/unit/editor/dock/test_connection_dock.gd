@@ -1,7 +1,8 @@
 extends "res://tests/test_case.gd"
 ## Tests of addons/continuum/editor/dock/connection_dock.gd, without a backend, its "Save
-## synced splats to project" against a fake one (fake_asset_backend.gd), and its "World" part
-## against a fake event-sourced backend (fake_world_backend.gd).
+## synced splats to project" against a fake one (fake_asset_backend.gd), its "World" part
+## against a fake event-sourced backend (fake_world_backend.gd), and its "Models" and "Jobs"
+## parts (models_panel.gd) against a fake generation backend (fake_generation_backend.gd).
 
 const ConnectionDock = preload("res://addons/continuum/editor/dock/connection_dock.gd")
 const ContinuumSessionScript = preload("res://addons/continuum/bridge/continuum_session.gd")
@@ -9,10 +10,12 @@ const FakeAssetBackend = preload("res://tests/unit/bridge/fake_asset_backend.gd"
 const PackFixture = preload("res://tests/unit/world/pack_fixture.gd")
 const AssetClientTest = preload("res://tests/unit/bridge/test_asset_client.gd")
 const FakeWorldBackend = preload("res://tests/unit/world/fake_world_backend.gd")
+const FakeGenerationBackend = preload("res://tests/unit/generation/fake_generation_backend.gd")
 
 var _dock: ConnectionDock
 var _backend: FakeAssetBackend
 var _worlds: FakeWorldBackend
+var _generation: FakeGenerationBackend
 var _dir := ""
 
 
@@ -32,6 +35,10 @@ func after_each() -> void:
 		remove_child(_worlds)
 		_worlds.queue_free()
 	_worlds = null
+	if is_instance_valid(_generation):
+		remove_child(_generation)
+		_generation.queue_free()
+	_generation = null
 	if not _dir.is_empty():
 		AssetClientTest.remove_tree(_dir)
 		_dir = ""
@@ -218,6 +225,107 @@ func test_world_part_without_a_worlds_folder() -> void:
 	assert_eq(nothing.header.get("code"), "conflict")
 	assert_true(_dock.get_status_text().begins_with("world.undo: nothing to undo"),
 		_dock.get_status_text())
+
+
+func test_models_part_is_disabled_while_disconnected() -> void:
+	for slot: String in ["TextToImage", "ImageEdit", "ImageToVideo", "Motion"]:
+		assert_eq(_dock.get_node("Models/SlotGrid/%sModel" % slot).text, "-")
+		assert_eq(_dock.get_node("Models/SlotGrid/%sState" % slot).text, "-")
+	assert_eq(_dock.get_node("Models/SlotGrid/MotionName").text, "motion")
+	assert_true(_dock.get_node("Models/BindRow/BindButton").disabled)
+	assert_true(_dock.get_node("Models/BindRow/SlotOption").disabled)
+	assert_false(_dock.get_node("Models/BindRow/FolderEdit").editable)
+	assert_true(_dock.get_node("Models/TryRow/TryButton").disabled)
+	assert_false(_dock.get_node("Models/TryRow/PromptEdit").editable)
+	assert_eq(_dock.get_node("Models").get_index(), _dock.get_node("StatusLabel").get_index() - 1,
+		"above the status line")
+	var result: Dictionary = await _dock.get_models_panel().try_prompt("x")
+	assert_eq(result.error, "not_connected", "asked anyway: an error, no crash")
+
+
+func test_models_part_binds_follows_and_cancels_jobs_and_tries() -> void:
+	await _connect_to_generation()
+	var state: Label = _dock.get_node("Models/SlotGrid/ImageEditState")
+	assert_eq(_dock.get_node("Models/SlotGrid/ImageEditModel").text, "builtin image_edit")
+	assert_eq(state.text, "ready")
+	# Bind a folder to image_edit: loading, then ready with the new model.
+	var option: OptionButton = _dock.get_node("Models/BindRow/SlotOption")
+	var folder: LineEdit = _dock.get_node("Models/BindRow/FolderEdit")
+	var bind_button: Button = _dock.get_node("Models/BindRow/BindButton")
+	assert_true(bind_button.disabled, "no folder typed")
+	option.select(1)
+	folder.text = "/models/pix2pix"
+	folder.text_changed.emit(folder.text)
+	assert_false(bind_button.disabled)
+	bind_button.pressed.emit()
+	assert_true(await wait_until(func() -> bool: return state.text == "loading"), "loading")
+	assert_true(await wait_until(func() -> bool: return state.text == "ready"), "ready")
+	assert_eq(_generation.headers("models.bind")[0].slot, "image_edit")
+	assert_eq(_dock.get_node("Models/SlotGrid/ImageEditModel").text, "pix2pix")
+	assert_eq(_dock.get_node("Models/SlotGrid/ImageEditModel").tooltip_text, "/models/pix2pix")
+	# A folder that cannot load: failed, the error as the tooltip.
+	option.select(3)
+	await _dock.get_models_panel().bind("motion", "/models/missing")
+	var motion_state: Label = _dock.get_node("Models/SlotGrid/MotionState")
+	assert_true(await wait_until(func() -> bool: return motion_state.text == "failed"), "failed")
+	assert_true(motion_state.tooltip_text.contains("missing"), motion_state.tooltip_text)
+	assert_true(_dock.get_models_panel().get_note_text().contains("missing"))
+	# Try, cancelled from its job row.
+	_generation.auto_run = false
+	var prompt: LineEdit = _dock.get_node("Models/TryRow/PromptEdit")
+	var try_button: Button = _dock.get_node("Models/TryRow/TryButton")
+	assert_true(try_button.disabled, "no prompt typed")
+	prompt.text = "a blue sky"
+	prompt.text_changed.emit(prompt.text)
+	assert_false(try_button.disabled)
+	try_button.pressed.emit()
+	var jobs: VBoxContainer = _dock.get_node("Models/JobList")
+	assert_true(await wait_until(func() -> bool: return jobs.get_child_count() == 1), "a job row")
+	assert_true(try_button.disabled, "one Try at a time")
+	var row := jobs.get_child(0)
+	_generation.step_jobs()
+	var bar: ProgressBar = row.get_node("Progress")
+	assert_true(await wait_until(func() -> bool: return bar.value == 1), "progress shown")
+	assert_eq(bar.max_value, 8.0, "Try's steps")
+	row.get_node("Cancel").pressed.emit()
+	var cancels := func() -> int: return _generation.headers("gen.cancel").size()
+	assert_true(await wait_until(func() -> bool: return cancels.call() == 1), "gen.cancel sent")
+	_generation.step_jobs()
+	assert_true(await wait_until(func() -> bool: return jobs.get_child_count() == 0), "row gone")
+	assert_true(await wait_until(func() -> bool: return not try_button.disabled))
+	assert_true(_dock.get_models_panel().get_note_text().contains("cancelled"))
+	# Try to the end: the image is shown.
+	_generation.auto_run = true
+	var result: Dictionary = await _dock.get_models_panel().try_prompt("a blue sky")
+	assert_true(result.get("image") is Image, str(result))
+	var shown: Texture2D = _dock.get_node("Models/TryImage").texture
+	assert_eq(shown.get_size(), Vector2(128, 128))
+	assert_eq(_generation.headers("gen.submit")[1].params.prompt, "a blue sky")
+	# A lost backend disables it all.
+	_generation.router.stop()
+	assert_true(await wait_until(func() -> bool: return try_button.disabled), "disabled")
+	assert_true(bind_button.disabled)
+	assert_eq(state.text, "-")
+
+
+func test_models_part_of_a_backend_without_generation() -> void:
+	await _connect_to_worlds({})
+	var panel := _dock.get_models_panel()
+	assert_true(await wait_until(func() -> bool: return panel.get_note_text().begins_with(
+		"No generation")), panel.get_note_text())
+	assert_true(_dock.get_node("Models/TryRow/TryButton").disabled)
+	assert_false(_dock.get_node("Models/BindRow/FolderEdit").editable)
+
+
+# Connects the dock to a fake generation backend; waits for the models part to fill.
+func _connect_to_generation() -> void:
+	_generation = FakeGenerationBackend.new()
+	add_child(_generation)
+	_generation.listen()
+	_dock.get_node("Grid/PortSpin").value = _generation.router.port
+	_dock.connect_to_backend()
+	assert_true(await wait_until(func() -> bool: return _dock.get_node(
+		"Models/SlotGrid/TextToImageState").text == "ready"), "the models part filled")
 
 
 # Connects the dock to a fake world backend serving "main" at seq 3 ([param worlds]: its other
