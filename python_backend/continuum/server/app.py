@@ -40,7 +40,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -224,6 +224,7 @@ class Server:
             idle_timeout_s=config.session_idle_s,
             rate_per_s=self.limits.rate_per_s,
             burst=self.limits.burst,
+            on_forget=self._forget_session,
         )
         self._handlers: dict[str, Handler] = {
             "hello": self._hello,
@@ -368,6 +369,8 @@ class Server:
     def _save_physics(self, sim: Simulation) -> None:
         from continuum.physics.world_sync import saved_state
 
+        if sim is not self.simulation:
+            return  # a save queued before another world was opened: not this world's physics
         try:
             self.world.log([saved_state(sim)])
         except StoreError as exc:
@@ -857,6 +860,13 @@ class Server:
     def _gen_jobs(self, session: Session, msg: Message) -> Message:
         return generation_service.jobs(self._gen(), session.routing_id)
 
+    def _forget_session(self, session: Session) -> None:
+        """A forgotten session's generation jobs are cancelled: nobody would get their results."""
+        if self.generation is not None:
+            for job in self.generation.jobs():
+                if job.owner == session.routing_id:
+                    self.generation.cancel(job.id)
+
     def _gen(self) -> GenerationRuntime:
         if self.generation is None:
             raise ProtocolError("unavailable", "the generation runtime is closed")
@@ -921,10 +931,28 @@ class Server:
                 raise ProtocolError(
                     "conflict", f"world.fork: a world named {name!r} exists already"
                 )
+            world = self.world
+            if at is not None and not 0 <= at <= world.seq:
+                raise ProtocolError(
+                    "bad_request", f"world.fork.at must be a seq in 0..{world.seq}, got {at}"
+                )
+            if at is not None and world.store is None and at != world.seq:
+                raise ProtocolError(
+                    "bad_request",
+                    f"world.fork.at: the world served is not persistent, so it forks as it is "
+                    f"now (seq {world.seq}) only; leave at out",
+                )
             with world_service.answering("world.fork"):
-                if at is None and self.simulation is not None and self.world.store is not None:
-                    self._save_physics(self.simulation)  # the fork carries the physics of now
+                sim = self.simulation
+                if at is None and sim is not None and self.world.store is not None:
+                    self._save_physics(sim)  # the fork carries the physics of now
                 self.world.fork(root, name, at=at)
+                if sim is not None and self.world.store is None:
+                    # a world in memory is forked as it is now: its entities, then its physics
+                    from continuum.physics.world_sync import saved_state
+
+                    with WorldStore.open(root, name, config=self.config.store) as fork:
+                        fork.append([replace(saved_state(sim), time=time.time())])
                 with WorldStore.open(root, name, read_only=True) as fork:
                     seq = fork.seq
                 if then_open:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from continuum.server.transfer import Transfer
@@ -65,8 +65,17 @@ class Session:
 class SessionTable:
     """Sessions by routing id, bounded in number, forgetting the idle ones."""
 
-    def __init__(self, *, max_sessions: int, idle_timeout_s: float, rate_per_s: float, burst: int):
+    def __init__(
+        self,
+        *,
+        max_sessions: int,
+        idle_timeout_s: float,
+        rate_per_s: float,
+        burst: int,
+        on_forget: Callable[[Session], None] | None = None,
+    ):
         self.max_sessions = max_sessions
+        self._on_forget = on_forget  # what else the server drops with a session
         self.idle_timeout_s = idle_timeout_s
         self._rate, self._burst = rate_per_s, burst
         self._sessions: dict[bytes, Session] = {}
@@ -94,5 +103,8 @@ class SessionTable:
         """Forget sessions idle for longer than the timeout, closing them; returns how many."""
         stale = [r for r, s in self._sessions.items() if now - s.last_seen > self.idle_timeout_s]
         for r in stale:
-            self._sessions.pop(r).close()
+            session = self._sessions.pop(r)
+            session.close()
+            if self._on_forget is not None:
+                self._on_forget(session)
         return len(stale)

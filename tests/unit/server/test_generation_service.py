@@ -4,6 +4,7 @@ servers serving the built-in models."""
 from __future__ import annotations
 
 import importlib.util
+import time
 
 import numpy as np
 import pytest
@@ -192,3 +193,15 @@ def test_the_ray_executor_runs_the_same_jobs():
         with serve_in_thread(ServerConfig(port=0)) as local, BridgeClient(port=local.port) as d:
             job = d.request("gen.submit", {"slot": "text_to_image", "params": params}).header["job"]
             assert np.array_equal(_until_end(d, job)[-1].blobs[0], done.blobs[0])
+
+
+def test_a_forgotten_session_has_its_jobs_cancelled():
+    config = ServerConfig(port=0, session_idle_s=0.3)
+    with serve_in_thread(config) as s, BridgeClient(port=s.port) as c:
+        big = {"prompt": "x", "width": 2048, "height": 2048, "steps": 500}
+        c.request("gen.submit", {"slot": "text_to_image", "params": big})
+        assert len(s.generation.jobs()) == 1
+        deadline = time.monotonic() + 10
+        while s.generation.jobs() and time.monotonic() < deadline:
+            time.sleep(0.05)  # no request: the session goes idle and is forgotten
+        assert s.generation.jobs() == []
