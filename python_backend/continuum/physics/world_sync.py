@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -81,7 +82,9 @@ def apply_edits(sim: Simulation, events: Sequence[Event], before: WorldState) ->
             mid = before.copy()
             for event in events[:done]:
                 apply_in_place(mid, event, seq=mid.seq + 1)
-            _apply(sim, inverse(before, events[:done]), mid)
+            # stamped at the tick reached: an event's tick never goes back
+            undo = [dataclasses.replace(e, tick=mid.tick) for e in inverse(before, events[:done])]
+            _apply(sim, undo, mid)
         raise
 
 

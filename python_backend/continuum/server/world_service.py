@@ -86,6 +86,10 @@ def redo(world: World, msg: Message) -> Message:
 
 def events(world: World, msg: Message) -> Message:
     after = _int(msg, "after", 0, 2**62, None)
+    if after is None:
+        raise ProtocolError(
+            "bad_request", "world.events.after must be the last seq seen (0 for every event)"
+        )
     limit = _int(msg, "limit", 1, MAX_EVENTS_PER_REPLY, MAX_EVENTS_PER_REPLY)
     store = world.store
     if store is None:
