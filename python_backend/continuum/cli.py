@@ -130,7 +130,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from continuum.physics import PhysicsConfig
     from continuum.server.app import Server, ServerConfig
     from continuum.server.process import READY_PREFIX
     from continuum.world import load_scene
@@ -148,7 +147,7 @@ def _serve(args: argparse.Namespace) -> int:
         tick_hz=args.tick_hz,
         token=args.token,
         asset_dir=Path(args.asset_dir) if args.asset_dir else None,
-        physics=PhysicsConfig(**physics) if physics else None,
+        physics=_physics_config(physics) if physics else None,
         worlds_dir=Path(args.worlds_dir) if args.worlds_dir else None,
         world=args.world,
         models=Path(args.models),
@@ -172,6 +171,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     asyncio.run(run())
     return 0
+
+
+def _physics_config(fields: dict) -> object:
+    from continuum.physics import PhysicsConfig  # mujoco and trimesh load for physics only
+
+    return PhysicsConfig(**fields)
 
 
 def _demo(args: argparse.Namespace) -> int:

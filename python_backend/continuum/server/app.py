@@ -706,17 +706,17 @@ class Server:
             return Message(
                 "world",
                 {
-                    "world": self._describe(),
+                    "world": self._describe(world),
                     "scene": {"name": scene.name, "description": scene.description},
                     "entities": world.entities_json(),
                 },
             )
 
-    def _describe(self) -> dict[str, Any]:
-        """The served world's description (PROTOCOL.md 13.1)."""
+    def _describe(self, world: World | None = None) -> dict[str, Any]:
+        """The description (PROTOCOL.md 13.1) of ``world`` (default: the one served now)."""
         config = self.physics_config
         physics = physics_service.welcome_fields(config) if config is not None else None
-        return {**self.world.describe(), "physics": physics}
+        return {**(world or self.world).describe(), "physics": physics}
 
     def _subscribe(self, session: Session, msg: Message) -> Message:
         topics = msg.header.get("topics")
@@ -898,7 +898,7 @@ class Server:
         return self._world_request(lambda: world_service.redo(self.world, msg))
 
     def _world_events(self, session: Session, msg: Message) -> Deferred:
-        return Deferred(lambda: world_service.events(self.world, msg))
+        return Deferred(lambda: world_service.events(self.world, msg, self.limits.max_header_bytes))
 
     def _world_list(self, session: Session, msg: Message) -> Deferred:
         root = self._worlds_root(msg)
@@ -1024,7 +1024,10 @@ class Server:
         self.stats["world_changes"] += 1
         messages = [self._announcement(splat) for splat in change.splats]
         if change.events:
-            messages.insert(0, world_service.change_message(change, self._describe()))
+            pushes = world_service.change_messages(
+                change, self._describe(), self.limits.max_header_bytes
+            )
+            messages = pushes + messages
         self._queue(*messages)
 
     def _queue(self, *messages: Message, to: bytes | None = None) -> None:

@@ -22,7 +22,8 @@ from continuum.errors import (
     StoreError,
     WorldLockedError,
 )
-from continuum.server.codec import Message
+from continuum.server.codec import Message, dumps_header
+from continuum.server.protocol import ERROR_CODES
 from continuum.world import World, WorldChange, WorldStore, event_from_json, list_worlds
 from continuum.world.events import EVENT_TYPES
 from continuum.world.history import EDIT_KINDS
@@ -48,16 +49,49 @@ def answering(what: str) -> Iterator[None]:
         raise ProtocolError(
             "store_failed", f"{what}: nothing changed, the world goes on: {exc}"
         ) from None
-    except (PhysicsError, SceneError) as exc:
+    except PhysicsError as exc:  # EntityNotFoundError's code is not_found
+        code = exc.code if exc.code in ERROR_CODES else "bad_request"
+        raise ProtocolError(code, f"{what}: {exc}") from None
+    except SceneError as exc:
         raise ProtocolError("bad_request", f"{what}: {exc}") from None
     except ContinuumError as exc:
         raise ProtocolError("bad_request", f"{what}: {exc}") from None
 
 
-def change_message(change: WorldChange, world: dict[str, Any]) -> Message:
-    """The ``world.changed`` push of a change (``world``: the 13.1 description after it)."""
-    events = [{"seq": seq, "event": event.to_json()} for seq, event in change.events]
-    return Message("world.changed", {"events": events, "seq": change.seq, "world": world})
+def change_messages(
+    change: WorldChange, world: dict[str, Any], max_header_bytes: int
+) -> list[Message]:
+    """The ``world.changed`` pushes of a change (``world``: the 13.1 description after it):
+    one, or several in order when the events would not fit one header. Each but the last
+    carries the seq of its own last event."""
+    entries = [{"seq": seq, "event": event.to_json()} for seq, event in change.events]
+    pages = _pages(entries, max_header_bytes - len(dumps_header({"world": world})) - 64)
+    return [
+        Message(
+            "world.changed",
+            {
+                "events": page,
+                "seq": change.seq if i == len(pages) - 1 else page[-1]["seq"],
+                "world": world,
+            },
+        )
+        for i, page in enumerate(pages)
+    ]
+
+
+def _pages(entries: list[dict[str, Any]], budget: int) -> list[list[dict[str, Any]]]:
+    """``entries`` cut into runs whose JSON fits ``budget`` octets (an entry alone over it
+    still goes alone: the receiver reports it, and can rebuild from ``world.get``)."""
+    pages: list[list[dict[str, Any]]] = [[]]
+    used = 0
+    for entry in entries:
+        size = len(dumps_header(entry)) + 1
+        if pages[-1] and used + size > budget:
+            pages.append([])
+            used = 0
+        pages[-1].append(entry)
+        used += size
+    return pages
 
 
 def edit(world: World, msg: Message, max_events: int) -> Message:
@@ -84,7 +118,7 @@ def redo(world: World, msg: Message) -> Message:
     return _step(world.redo, "world.redo")
 
 
-def events(world: World, msg: Message) -> Message:
+def events(world: World, msg: Message, max_header_bytes: int) -> Message:
     after = _int(msg, "after", 0, 2**62, None)
     if after is None:
         raise ProtocolError(
@@ -100,14 +134,18 @@ def events(world: World, msg: Message) -> Message:
         )
     out: list[dict[str, Any]] = []
     more = False
+    budget, used = max_header_bytes - 256, 0  # the page must fit one header
     with answering("world.events"), world.reading():
         for seq, event in store.events(after=after):
             if not isinstance(event, EDIT_KINDS):
                 continue
-            if len(out) == limit:
+            entry = {"seq": seq, "event": event.to_json()}
+            size = len(dumps_header(entry)) + 1
+            if len(out) == limit or (out and used + size > budget):
                 more = True
                 break
-            out.append({"seq": seq, "event": event.to_json()})
+            out.append(entry)
+            used += size
         now = store.seq
     return Message("world.events", {"events": out, "seq": now, "more": more})
 

@@ -223,7 +223,9 @@ class AssetStore:
     def _lookup(self, hash: str) -> AssetInfo | None:
         info = self._infos.get(hash)
         if info is not None:
-            return info
+            if self._data_path(hash).with_suffix(".json").exists():
+                return info
+            del self._infos[hash]  # collected meanwhile (by another store or process)
         path = self._data_path(hash)
         try:
             description = json.loads(path.with_suffix(".json").read_bytes())

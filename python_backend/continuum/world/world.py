@@ -333,6 +333,11 @@ class World:
             raise EventError("an edit needs at least one event")
         stamped = self._stamp(events)
         undo = inverse(self._state, stamped)  # raises EventError when one does not fit
+        splats = tuple(  # looked up first: nothing may fail once the events are stored
+            SplatChanged(e.id, self.assets.info(e.value["asset"]))
+            for e in stamped
+            if isinstance(e, ComponentSet) and e.name == "splat"
+        )
         extra: list[Event] = []
         if self._hook is not None:
             extra = self._stamp(self._hook(stamped, self._state.copy()))
@@ -349,11 +354,6 @@ class World:
             raise
         self._apply([*stamped, *extra])
         pairs = tuple(zip(range(first, first + len(stamped)), stamped, strict=True))
-        splats = tuple(
-            SplatChanged(e.id, self.assets.info(e.value["asset"]))
-            for e in stamped
-            if isinstance(e, ComponentSet) and e.name == "splat"
-        )
         return WorldChange(pairs, splats, self._state.seq), undo
 
     def _apply(self, events: Sequence[Event]) -> None:

@@ -285,6 +285,25 @@ def test_world_events_pages_through_the_log(persistent):
             assert _error(c, "world.events", header).code == "bad_request", header
 
 
+def test_big_changes_are_pushed_and_paged_under_the_header_limit(persistent):
+    tags = ["t" * 50] * 12  # about 700 octets a tags_set event
+    with _client(persistent) as c, _client(persistent) as watcher:
+        reply = _edit(c, *[{"kind": "tags_set", "id": "cube", "tags": tags}] * 90)  # 62 kB
+        pushes = []
+        while not pushes or pushes[-1].header["seq"] < reply["seq"]:
+            pushes.append(watcher.push(timeout_s=10))
+        assert len(pushes) >= 2 and {p.kind for p in pushes} == {"world.changed"}
+        assert all(len(encode_message(p)[1]) <= 65536 for p in pushes)
+        seqs = [e["seq"] for p in pushes for e in p.header["events"]]
+        assert seqs == list(range(reply["seq"] - 89, reply["seq"] + 1))
+        assert [p.header["seq"] for p in pushes[:-1]] == [
+            p.header["events"][-1]["seq"] for p in pushes[:-1]
+        ]
+        page = c.request("world.events", {"after": N_HELLO}).header
+        assert page["more"] is True and 0 < len(page["events"]) < 90
+        assert len(encode_message(Message("world.events", page))[1]) <= 65536
+
+
 def test_world_events_is_unavailable_in_memory(server):
     with _client(server) as c:
         error = _error(c, "world.events", {"after": 0})
