@@ -7,15 +7,17 @@ Public names:
 - ``ModelSpec``, ``BUILTIN``, ``load_bindings``, ``save_bindings``: what a slot is bound to, and
   the bindings file (``specs``)
 - ``BuiltinModel``: each slot's default that needs no weights (``builtin``)
+- ``Model``, ``load_model``: a loaded model as the runtime sees it, and a spec loaded (``models``)
 - ``GenerationRuntime``, ``SlotStatus``, ``Job`` and its events ``SlotChanged``,
-  ``JobProgress``, ``JobDone``, ``JobFailed``; ``load_model`` (``runtime``)
-- ``LocalExecutor``, ``RayExecutor``: where jobs run (``executors``)
+  ``JobProgress``, ``JobDone``, ``JobFailed`` (``runtime``)
+- ``LocalExecutor``, ``RayExecutor``: where models load and jobs run (``executors``)
 - diffusers model folders load through ``diffusers_models.load_diffusers`` (torch-heavy: imported
   when a folder is bound)
 """
 
 from continuum.generation.builtin import BuiltinModel
 from continuum.generation.executors import LocalExecutor, RayExecutor
+from continuum.generation.models import Model, load_model
 from continuum.generation.runtime import (
     GenerationRuntime,
     Job,
@@ -24,7 +26,6 @@ from continuum.generation.runtime import (
     JobProgress,
     SlotChanged,
     SlotStatus,
-    load_model,
 )
 from continuum.generation.slots import (
     SLOTS,
@@ -53,6 +54,7 @@ __all__ = [
     "JobFailed",
     "JobProgress",
     "LocalExecutor",
+    "Model",
     "ModelSpec",
     "Motion",
     "RayExecutor",

@@ -1,10 +1,11 @@
-"""Where jobs run: ``LocalExecutor`` (threads of this process, the default) or ``RayExecutor``
-(a Ray cluster: ``pip install continuum[ray]``, ``continuum serve --executor ray``).
+"""Where models load and jobs run: ``LocalExecutor`` (this process, the default) or
+``RayExecutor`` (a Ray cluster: ``pip install continuum[ray]``, ``continuum serve --executor ray``).
 
-The runtime hands an executor two things: ``submit(fn)`` queues a job's runner, which calls
-``run(spec, model, request, progress)`` when the job's turn comes. Locally ``run`` is the model's
-own ``run``; on Ray it runs the same model code in a Ray actor that loads the spec once and keeps
-it, reporting progress back step by step and stopping when the job is cancelled.
+The runtime asks an executor to ``load`` a spec (a model it can run) and to ``submit`` a job's
+runner, which calls the model's ``run`` when the job's turn comes. Locally the model is the real
+one; on Ray it is a handle on a Ray actor that loaded the model once on the cluster: its ``run``
+sends the request there and relays progress step by step, and stops the actor's run when the job
+is cancelled. Either way a model runs one job at a time.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from continuum.errors import GenerationError
+from continuum.errors import GenerationError, ModelLoadError
+from continuum.generation.models import Model, load_model
 
 if TYPE_CHECKING:
     from continuum.generation.builtin import Progress
@@ -23,15 +25,17 @@ if TYPE_CHECKING:
 
 
 class Executor(Protocol):
-    def submit(self, runner: Callable[[], None]) -> None: ...
+    """Where a runtime's models load and its jobs run."""
 
-    def run(self, spec: ModelSpec, model: Any, request: Request, progress: Progress) -> Result: ...
+    def load(self, slot: str, spec: ModelSpec) -> Model: ...
+
+    def submit(self, runner: Callable[[], None]) -> None: ...
 
     def close(self) -> None: ...
 
 
 class LocalExecutor:
-    """Jobs on ``workers`` threads of this process, in submission order.
+    """Models in this process; jobs on ``workers`` threads, in submission order.
 
     ``torch_threads`` bounds the threads torch uses inside a job, so that generating leaves the
     backend's own threads (requests, ticks, physics) a core.
@@ -45,15 +49,18 @@ class LocalExecutor:
         )
         self._torch_threads = torch_threads
 
-    def submit(self, runner: Callable[[], None]) -> None:
-        self._pool.submit(runner)
+    def load(self, slot: str, spec: ModelSpec) -> Model:
+        return load_model(slot, spec)
 
-    def run(self, spec: ModelSpec, model: Any, request: Request, progress: Progress) -> Result:
+    def submit(self, runner: Callable[[], None]) -> None:
+        self._pool.submit(self._run, runner)
+
+    def _run(self, runner: Callable[[], None]) -> None:
         if self._torch_threads is not None:
             import torch
 
             torch.set_num_threads(self._torch_threads)
-        return model.run(request, progress)
+        runner()
 
     def close(self) -> None:
         """Wait for the running jobs (the runtime cancels them first); drop the queued ones."""
@@ -61,16 +68,13 @@ class LocalExecutor:
 
 
 class RayExecutor:
-    """Jobs on a Ray cluster (``address``: "auto", "ray://host:port", or None to start a local
-    one). The model runs in one Ray actor per (slot, spec), which loads it once; the local
-    model object only describes it.
+    """Models and jobs on a Ray cluster (``address``: "auto", "ray://host:port", or None to
+    start a local one); the jobs' runners wait here, ``workers`` at a time.
 
     Raises:
         GenerationError: Ray is not installed (``pip install continuum[ray]``), or the cluster
             cannot be reached.
     """
-
-    POLL_S = 0.05
 
     def __init__(
         self, address: str | None = None, *, workers: int = 1, num_cpus: int | None = None
@@ -92,69 +96,95 @@ class RayExecutor:
                     ignore_reinit_error=True,
                 )
         except Exception as exc:
-            raise GenerationError(
-                f"cannot reach the Ray cluster at {address or 'local'}: {exc}"
-            ) from None
+            where = address or "a local cluster"
+            raise GenerationError(f"cannot reach the Ray cluster at {where}: {exc}") from None
         self._local = LocalExecutor(workers)
-        self._actors: dict[tuple, Any] = {}
-        self._lock = threading.Lock()
+        self._actor_class = ray.remote(_ActorBody)
+
+    def load(self, slot: str, spec: ModelSpec) -> Model:
+        """Load ``spec`` in a new Ray actor. Raises ModelLoadError as loading locally would."""
+        ray = self._ray
+        # max_concurrency 2: progress and cancel calls get through while run() works. An actor
+        # holds no CPU of the cluster's (one per slot would starve a small one); a CUDA model
+        # holds a GPU, so Ray places it on a node that has one.
+        gpus = 1 if spec.device.startswith("cuda") else 0
+        actor = self._actor_class.options(max_concurrency=2, num_cpus=0, num_gpus=gpus).remote(
+            slot, spec
+        )
+        try:
+            kind, value = ray.get(actor.describe.remote())
+        except Exception as exc:
+            ray.kill(actor)
+            raise ModelLoadError(f"slot {slot}: the Ray actor failed to start: {exc}") from None
+        if kind == "error":
+            ray.kill(actor)
+            raise ModelLoadError(value)
+        return RemoteModel(ray, actor, slot, value)
 
     def submit(self, runner: Callable[[], None]) -> None:
         self._local.submit(runner)
 
-    def run(self, spec: ModelSpec, model: Any, request: Request, progress: Progress) -> Result:
-        actor = self._actor(model.slot, spec)
-        ray = self._ray
-        ref = actor.run.remote(request)
-        try:
-            while True:
-                done, _ = ray.wait([ref], timeout=self.POLL_S)
-                progress(*ray.get(actor.progress.remote()))  # raises to stop: told below
-                if done:
-                    return _unwrap(ray.get(ref))
-        except BaseException:
-            actor.cancel.remote()
-            raise
-
-    def _actor(self, slot: str, spec: ModelSpec) -> Any:
-        key = (slot, spec)
-        with self._lock:
-            actor = self._actors.get(key)
-            if actor is None:
-                actor = _ModelActor.options(max_concurrency=4).remote(slot, spec)
-                self._actors[key] = actor
-            return actor
-
     def close(self) -> None:
         self._local.close()
+
+
+class RemoteModel:
+    """A model loaded in a Ray actor (made by ``RayExecutor.load``)."""
+
+    POLL_S = 0.05
+
+    def __init__(self, ray: Any, actor: Any, slot: str, description: dict[str, Any]) -> None:
+        self._ray, self._actor, self.slot = ray, actor, slot
+        self._description = {**description, "executor": "ray"}
+        self._lock = threading.Lock()
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self._description)
+
+    def run(self, request: Request, progress: Progress) -> Result:
+        ray, actor = self._ray, self._actor
         with self._lock:
-            for actor in self._actors.values():
-                self._ray.kill(actor)
-            self._actors.clear()
+            ref = actor.run.remote(request)
+            try:
+                while True:
+                    done, _ = ray.wait([ref], timeout=self.POLL_S)
+                    progress(*ray.get(actor.progress.remote()))  # raises to stop: told below
+                    if done:
+                        break
+            except BaseException:
+                actor.cancel.remote()
+                raise
+            kind, value = ray.get(ref)
+        if kind == "ok":
+            return value
+        if kind == "out_of_memory":
+            raise MemoryError(value)
+        raise GenerationError(value)
 
-
-def _unwrap(outcome: tuple[str, Any]) -> Result:
-    kind, value = outcome
-    if kind == "ok":
-        return value
-    if kind == "cancelled":
-        from continuum.generation.runtime import _Stop
-
-        raise _Stop("cancelled")
-    raise GenerationError(value)
+    def close(self) -> None:
+        self._ray.kill(self._actor)
 
 
 class _ActorBody:
     """What runs inside the Ray actor: the model, loaded once, and the running job's step."""
 
     def __init__(self, slot: str, spec: ModelSpec) -> None:
-        from continuum.generation.runtime import load_model
-
-        self.model = load_model(slot, spec)
+        self.model: Model | None = None
+        self.error: str | None = None
+        try:
+            self.model = load_model(slot, spec)
+        except ModelLoadError as exc:
+            self.error = str(exc)
         self.step = (0, 0)
         self.cancelled = threading.Event()
 
+    def describe(self) -> tuple[str, Any]:
+        if self.model is None:
+            return ("error", self.error)
+        return ("ok", self.model.describe())
+
     def run(self, request: Request) -> tuple[str, Any]:
+        assert self.model is not None
         self.cancelled.clear()
         self.step = (0, 0)
 
@@ -166,9 +196,16 @@ class _ActorBody:
         try:
             return ("ok", self.model.run(request, progress))
         except _Cancelled:
-            return ("cancelled", None)
+            return ("cancelled", "cancelled")
         except GenerationError as exc:
             return ("failed", str(exc))
+        except MemoryError as exc:
+            return ("out_of_memory", f"out of memory: {exc}")
+        except Exception as exc:
+            text = str(exc)
+            if "out of memory" in text.lower():
+                return ("out_of_memory", f"out of memory: {text}")
+            return ("failed", f"the model failed: {exc!r}")
 
     def progress(self) -> tuple[int, int]:
         return self.step
@@ -179,19 +216,3 @@ class _ActorBody:
 
 class _Cancelled(Exception):
     pass
-
-
-def _remote_class() -> Any:
-    import ray
-
-    return ray.remote(num_cpus=1)(_ActorBody)
-
-
-class _LazyActor:
-    """``_ModelActor.options(...).remote(...)`` without importing Ray at module import."""
-
-    def options(self, **kw: Any) -> Any:
-        return _remote_class().options(**kw)
-
-
-_ModelActor = _LazyActor()

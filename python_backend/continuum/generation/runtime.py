@@ -23,43 +23,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from continuum.errors import GenerationError, ModelLoadError
-from continuum.generation.builtin import BuiltinModel, Progress
 from continuum.generation.executors import Executor, LocalExecutor
+from continuum.generation.models import Loader, Model
 from continuum.generation.slots import SLOTS, Request, Result, check_slot
 from continuum.generation.specs import BUILTIN, ModelSpec, load_bindings, save_bindings
 
 log = logging.getLogger("continuum.generation")
-
-
-class Model(Protocol):
-    """A loaded model of one slot."""
-
-    slot: str
-
-    def describe(self) -> dict[str, Any]: ...
-
-    def run(self, request: Request, progress: Progress) -> Result: ...
-
-    def close(self) -> None: ...
-
-
-Loader = Callable[[str, ModelSpec], Model]
-
-
-def load_model(slot: str, spec: ModelSpec) -> Model:
-    """The model ``spec`` names for ``slot``: the built-in one, or a diffusers folder.
-
-    Raises:
-        ModelLoadError: the folder cannot serve the slot (the message says why).
-    """
-    if spec.builtin:
-        return BuiltinModel(slot)
-    from continuum.generation.diffusers_models import load_diffusers  # torch-heavy
-
-    return load_diffusers(slot, spec)
 
 
 @dataclass(frozen=True)
@@ -152,11 +124,17 @@ class _Bound:
         self.users = 0
         self.retired = False
 
-    def release(self) -> None:
-        """One user less; closes the model if it was swapped out and this was the last."""
+    def release(self) -> bool:
+        """One user less (under the runtime's lock); True when the model is to be closed now:
+        it was swapped out and this was its last user. The caller closes it, outside the lock
+        (closing a large model takes a while)."""
         self.users -= 1
-        if self.retired and self.users == 0:
-            self.model.close()
+        return self.retired and self.users == 0
+
+    def retire(self) -> bool:
+        """Swapped out (under the runtime's lock); True when no job uses it: close it now."""
+        self.retired = True
+        return self.users == 0
 
 
 class GenerationRuntime:
@@ -172,7 +150,8 @@ class GenerationRuntime:
         watch_s: how often the watcher looks at the bound folders and the bindings file (0: no
             watcher).
         max_queued: jobs queued at once (running ones aside); ``submit`` refuses more.
-        loader: makes a model of a spec (``load_model``; tests give their own).
+        loader: makes a model of a spec (default: the executor's ``load``; tests give their
+            own).
     """
 
     def __init__(
@@ -182,12 +161,12 @@ class GenerationRuntime:
         executor: Executor | None = None,
         watch_s: float = 1.0,
         max_queued: int = 64,
-        loader: Loader = load_model,
+        loader: Loader | None = None,
     ) -> None:
         self.bindings_file = bindings_file
         self.executor = executor or LocalExecutor()
         self.max_queued = max_queued
-        self._loader = loader
+        self._loader = loader or self.executor.load
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
         self._ids = itertools.count(1)
@@ -198,7 +177,7 @@ class GenerationRuntime:
         self._closing = threading.Event()
         self._watch: _Watch | None = None
         for slot in SLOTS:  # the built-in models serve until the bound ones have loaded
-            model = loader(slot, BUILTIN)
+            model = self._loader(slot, BUILTIN)
             self._bound[slot] = _Bound(BUILTIN, model)
             self._status[slot] = SlotStatus(slot, BUILTIN, model.describe(), "ready")
         specs = load_bindings(bindings_file) if bindings_file is not None else {}
@@ -231,10 +210,9 @@ class GenerationRuntime:
         for thread in loaders:
             thread.join()
         with self._lock:
-            for bound in self._bound.values():
-                bound.retired = True
-                if bound.users == 0:
-                    bound.model.close()
+            idle = [b.model for b in self._bound.values() if b.retire()]
+        for model in idle:
+            model.close()
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         with self._lock:
@@ -316,11 +294,8 @@ class GenerationRuntime:
             still = self._loading.get(slot) is not None
             old = self._bound[slot]
             if model is not None and not self._closing.is_set():
-                bound = _Bound(spec, model)
-                self._bound[slot] = bound
-                old.retired = True
-                if old.users == 0:
-                    old.model.close()
+                self._bound[slot] = _Bound(spec, model)
+                closing = old.model if old.retire() else None
                 status = SlotStatus(
                     slot,
                     spec,
@@ -336,8 +311,7 @@ class GenerationRuntime:
                     time.monotonic() - started,
                 )
             else:
-                if model is not None:
-                    model.close()
+                closing = model  # loaded as the runtime closed: not bound
                 status = replace(
                     self._status[slot],
                     state="loading" if still else "failed",
@@ -345,6 +319,8 @@ class GenerationRuntime:
                     error=error or "the runtime closed",
                 )
             self._status[slot] = status
+        if closing is not None:
+            closing.close()
         if model is not None and save and self.bindings_file is not None and error is None:
             self._save_bindings()
         self._emit(SlotChanged(status))
@@ -427,7 +403,7 @@ class GenerationRuntime:
                 self._emit(JobProgress(job, step, steps))
 
         try:
-            result = self.executor.run(bound.spec, bound.model, job.request, progress)
+            result = bound.model.run(job.request, progress)
             event: Event = JobDone(job, result)
         except _Stop as stop:
             text = "cancelled" if stop.code == "cancelled" else f"took over {job.timeout_s} s"
@@ -444,7 +420,9 @@ class GenerationRuntime:
                 event = JobFailed(job, "failed", f"the model failed: {exc!r}")
         finally:
             with self._lock:
-                bound.release()
+                done_with = bound.release()
+            if done_with:
+                bound.model.close()
         self._finish(job, event)
 
     def _finish(self, job: Job, event: Event) -> None:

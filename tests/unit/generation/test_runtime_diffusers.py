@@ -3,6 +3,7 @@ mid-run, and kept serving when a rebind to a damaged folder fails."""
 
 from __future__ import annotations
 
+import importlib.util
 import queue
 import shutil
 from pathlib import Path
@@ -101,3 +102,31 @@ def test_a_cancel_stops_a_diffusers_run_at_its_next_step(runtime, text_to_image_
             break
     assert isinstance(seen[-1], JobFailed) and seen[-1].code == "cancelled"
     assert max(e.step for e in seen if isinstance(e, JobProgress)) < 200
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is not installed")
+def test_on_ray_the_model_loads_in_an_actor_and_runs_the_same(text_to_image_folder, tmp_path):
+    from continuum.generation import LocalExecutor, RayExecutor
+
+    request = TextToImage(prompt="a lake", width=32, height=32, steps=2, seed=5)
+    results = []
+    for executor in (RayExecutor(num_cpus=2), LocalExecutor()):
+        with GenerationRuntime(executor=executor, watch_s=0) as runtime:
+            events = _Events(runtime)
+            runtime.bind(SLOT, ModelSpec(text_to_image_folder))
+            status = runtime.wait_bound(SLOT)
+            assert status.state == "ready" and status.model["pipeline"] == "StableDiffusionPipeline"
+            job = runtime.submit(SLOT, request)
+            *_, end = events.until_finished(job.id)
+            assert isinstance(end, JobDone), end
+            results.append(end.result.pixels)
+            if isinstance(executor, RayExecutor):
+                assert status.model["executor"] == "ray"
+                broken = tmp_path / "broken"
+                shutil.copytree(text_to_image_folder, broken)
+                (broken / "model_index.json").unlink()
+                runtime.bind(SLOT, ModelSpec(broken))
+                failed = runtime.wait_bound(SLOT)
+                assert failed.state == "failed" and "model_index.json" in failed.error
+                assert failed.model["executor"] == "ray"  # the loaded one serves on
+    assert np.array_equal(results[0], results[1])
