@@ -35,32 +35,35 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Models in this process; jobs on ``workers`` threads, in submission order.
+    """Models on this machine; jobs' runners on ``workers`` threads, in submission order.
 
-    ``torch_threads`` bounds the threads torch uses inside a job, so that generating leaves the
-    backend's own threads (requests, ticks, physics) a core.
+    A model folder loads in a process of its own (``host.HostedModel``), where its jobs run
+    too, so that neither loading nor generating holds up the backend's threads (requests, the
+    state stream, the physics); ``isolate=False`` loads it in this process instead (quicker to
+    start, for tools that do nothing else). Built-in models always run here: they are light.
+    ``torch_threads`` bounds the threads torch uses in a model's process.
     """
 
-    def __init__(self, workers: int = 1, *, torch_threads: int | None = None) -> None:
+    def __init__(
+        self, workers: int = 1, *, isolate: bool = True, torch_threads: int | None = None
+    ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="continuum-job"
         )
+        self.isolate = isolate
         self._torch_threads = torch_threads
 
     def load(self, slot: str, spec: ModelSpec) -> Model:
-        return load_model(slot, spec)
+        if spec.builtin or not self.isolate:
+            return load_model(slot, spec)
+        from continuum.generation.host import HostedModel
+
+        return HostedModel(slot, spec, torch_threads=self._torch_threads)
 
     def submit(self, runner: Callable[[], None]) -> None:
-        self._pool.submit(self._run, runner)
-
-    def _run(self, runner: Callable[[], None]) -> None:
-        if self._torch_threads is not None:
-            import torch
-
-            torch.set_num_threads(self._torch_threads)
-        runner()
+        self._pool.submit(runner)
 
     def close(self) -> None:
         """Wait for the running jobs (the runtime cancels them first); drop the queued ones."""

@@ -1,4 +1,4 @@
-"""Tiny diffusers model folders, built once per test session (tiny_models.py)."""
+"""Tiny diffusers model folders, built once per test session (generation.random_models)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 
 def _build(factory, name: str, builder: str) -> Path:
     pytest.importorskip("diffusers")
-    from tests.unit.generation import tiny_models
+    from continuum.generation import random_models
 
-    return getattr(tiny_models, builder)(factory.mktemp(name) / "model")
+    return getattr(random_models, builder)(factory.mktemp(name) / "model")
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,12 @@
-"""Tiny random-initialised diffusers pipelines, built from configs and saved as model folders.
+"""Random-initialised diffusers pipelines, built from configs and saved as model folders: what
+the tests and benchmarks load through the same code path real weights take.
 
 Every builder makes the pipeline's components from small configs (no download, no network),
 saves it with ``save_pretrained(folder, safe_serialization=True)`` and returns the folder. The
 models are random: their images are noise, but they have a real pipeline's shapes, files and
-code path, and load in well under a second.
+code path. At the default ``width`` they load in well under a second; ``make_text_to_image``
+takes a larger ``width`` (channels x width) for a model that takes a while to load, as
+``continuum bench hotreload`` needs.
 
 | builder | pipeline | latent grid |
 |---|---|---|
@@ -44,14 +47,15 @@ TEXT_HIDDEN = 16  # the text encoder's width: the UNet's cross-attention width
 VOCAB_SIZE = 600  # 2 x 256 byte symbols and the two special tokens fit
 
 
-def make_text_to_image(folder: Path) -> Path:
-    """A tiny StableDiffusionPipeline (no safety checker) saved in ``folder``."""
+def make_text_to_image(folder: Path, *, width: int = 1) -> Path:
+    """A StableDiffusionPipeline (no safety checker) saved in ``folder``: tiny, or with
+    ``width`` times the UNet's and the VAE's channels."""
     torch.manual_seed(0)
     pipe = StableDiffusionPipeline(
-        vae=_vae(),
+        vae=_vae(width),
         text_encoder=CLIPTextModel(_text_config()),
         tokenizer=_tokenizer(),
-        unet=_unet(in_channels=4),
+        unet=_unet(in_channels=4, width=width),
         scheduler=_ddim(),
         safety_checker=None,
         feature_extractor=None,
@@ -178,13 +182,13 @@ def _save(pipe: object, folder: Path) -> Path:
     return folder
 
 
-def _unet(*, in_channels: int) -> UNet2DConditionModel:
+def _unet(*, in_channels: int, width: int = 1) -> UNet2DConditionModel:
     return UNet2DConditionModel(
         sample_size=16,
         in_channels=in_channels,
         out_channels=4,
         layers_per_block=1,
-        block_out_channels=(16, 32),
+        block_out_channels=(16 * width, 32 * width),
         norm_num_groups=8,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
@@ -193,13 +197,13 @@ def _unet(*, in_channels: int) -> UNet2DConditionModel:
     )
 
 
-def _vae() -> AutoencoderKL:
+def _vae(width: int = 1) -> AutoencoderKL:
     return AutoencoderKL(
         in_channels=3,
         out_channels=3,
         down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
         up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        block_out_channels=(8, 16),
+        block_out_channels=(8 * width, 16 * width),
         norm_num_groups=4,
         layers_per_block=1,
         latent_channels=4,
