@@ -11,9 +11,10 @@ Public names:
   event log plus snapshots; assets shared under ``<root>/.assets``, collected when no world names
   them), from ``store``
 - ``WorldState``, ``apply``: the state as plain data and its pure step, from ``state``
-- the events (``EntityAdded``, ``EntityRemoved``, ``TransformSet``, ``ComponentSet``,
-  ``ComponentRemoved``, ``TagsSet``, ``PhysicsSet``, ``ControlApplied``) and
-  ``event_from_json``, from ``events``
+- the events (entity edits: ``EntityAdded``, ``EntityRemoved``, ``TransformSet``,
+  ``ComponentSet``, ``ComponentRemoved``, ``TagsSet``; the backend's own: ``PhysicsSet``,
+  ``ControlApplied``, ``IdentitySet``, ``IdentityRemoved``, ``MemoryAdded``, ``NarrativeSet``)
+  and ``event_from_json``, from ``events``
 """
 
 from continuum.world.assets import AssetInfo, AssetStore
@@ -24,6 +25,10 @@ from continuum.world.events import (
     EntityAdded,
     EntityRemoved,
     Event,
+    IdentityRemoved,
+    IdentitySet,
+    MemoryAdded,
+    NarrativeSet,
     PhysicsSet,
     TagsSet,
     TransformSet,
@@ -53,6 +58,10 @@ __all__ = [
     "EntityRemoved",
     "Event",
     "History",
+    "IdentityRemoved",
+    "IdentitySet",
+    "MemoryAdded",
+    "NarrativeSet",
     "PhysicsSet",
     "Scene",
     "SplatChanged",

@@ -104,6 +104,42 @@ class ControlApplied(_Event):
     kind: ClassVar[str] = "control_applied"
 
 
+@dataclass(frozen=True, kw_only=True)
+class IdentitySet(_Event):
+    """Identity bank ``id`` (one recurring entity's stored embeddings and reference appearance,
+    any JSON object; large arrays as asset references) is stored, replacing any before."""
+
+    id: str
+    bank: dict[str, Any]
+    kind: ClassVar[str] = "identity_set"
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdentityRemoved(_Event):
+    """Identity bank ``id`` is dropped."""
+
+    id: str
+    kind: ClassVar[str] = "identity_removed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemoryAdded(_Event):
+    """An interaction memory record (a JSON object with a unique string ``id``: what happened,
+    where the user looked, what was said) is appended."""
+
+    record: dict[str, Any]
+    kind: ClassVar[str] = "memory_added"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NarrativeSet(_Event):
+    """Narrative state ``key`` becomes ``value`` (any JSON value; None removes the key)."""
+
+    key: str
+    value: Any
+    kind: ClassVar[str] = "narrative_set"
+
+
 Event = (
     EntityAdded
     | EntityRemoved
@@ -113,6 +149,10 @@ Event = (
     | TagsSet
     | PhysicsSet
     | ControlApplied
+    | IdentitySet
+    | IdentityRemoved
+    | MemoryAdded
+    | NarrativeSet
 )
 
 EVENT_TYPES: dict[str, type[_Event]] = {
@@ -126,6 +166,10 @@ EVENT_TYPES: dict[str, type[_Event]] = {
         TagsSet,
         PhysicsSet,
         ControlApplied,
+        IdentitySet,
+        IdentityRemoved,
+        MemoryAdded,
+        NarrativeSet,
     )
 }
 

@@ -4,8 +4,10 @@ Entities are dicts in scene.schema.json form, keyed by id. ``physics`` is an opa
 reserved for the simulation's own state (the latest ``PhysicsSet`` blob: ``Simulation.save_state``),
 and ``controls`` the ``[step, op]`` of each ``ControlApplied`` since it, in order, so that the
 physics at a later tick is the blob plus the controls replayed (``continuum.physics.replay``).
-``seq`` is the number of the last event applied,
-``tick`` and ``time`` its tick and time.
+``identities`` holds the identity banks by id, ``memory`` the interaction memory records in order
+and ``narrative`` the narrative state by key, each as the backend's subsystems write them (JSON,
+large arrays as asset references). ``seq`` is the number of the last event applied, ``tick`` and
+``time`` its tick and time.
 
 The entity dicts inside a state are never changed in place: ``apply`` replaces the dict of the
 entity an event touches. A state is therefore cheap to copy (``copy``: a new entities mapping
@@ -27,6 +29,10 @@ from continuum.world.events import (
     EntityAdded,
     EntityRemoved,
     Event,
+    IdentityRemoved,
+    IdentitySet,
+    MemoryAdded,
+    NarrativeSet,
     PhysicsSet,
     TagsSet,
     TransformSet,
@@ -48,12 +54,22 @@ class WorldState:
     entities: dict[str, dict[str, Any]] = field(default_factory=dict)
     physics: Any = None
     controls: list[list[Any]] = field(default_factory=list)  # [step, op] since ``physics``
+    identities: dict[str, dict[str, Any]] = field(default_factory=dict)  # bank id -> bank
+    memory: list[dict[str, Any]] = field(default_factory=list)  # records, oldest first
+    narrative: dict[str, Any] = field(default_factory=dict)
     seq: int = 0
     tick: int = 0
     time: float = 0.0
 
     def copy(self) -> WorldState:
-        return replace(self, entities=dict(self.entities), controls=list(self.controls))
+        return replace(
+            self,
+            entities=dict(self.entities),
+            controls=list(self.controls),
+            identities=dict(self.identities),
+            memory=list(self.memory),
+            narrative=dict(self.narrative),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +79,9 @@ class WorldState:
             "entities": list(self.entities.values()),  # in the order they were added
             "physics": self.physics,
             "controls": self.controls,
+            "identities": self.identities,
+            "memory": self.memory,
+            "narrative": self.narrative,
         }
 
     def to_scene(self, info: dict[str, Any]) -> Scene:
@@ -83,6 +102,9 @@ class WorldState:
             entities={e["id"]: e for e in doc["entities"]},
             physics=doc["physics"],
             controls=list(doc.get("controls", [])),
+            identities=dict(doc.get("identities", {})),
+            memory=list(doc.get("memory", [])),
+            narrative=dict(doc.get("narrative", {})),
             seq=doc["seq"],
             tick=doc["tick"],
             time=doc["time"],
@@ -161,6 +183,26 @@ def apply_in_place(state: WorldState, event: Event, *, seq: int) -> None:
                 f"{state.controls[-1][0]}; controls come in step order"
             )
         state.controls.append([step, event.op])
+    elif isinstance(event, IdentitySet):
+        if not isinstance(event.id, str) or not event.id or not isinstance(event.bank, dict):
+            raise EventError(f"event {event.kind}: needs a string id and a bank object")
+        state.identities = {**state.identities, event.id: event.bank}
+    elif isinstance(event, IdentityRemoved):
+        if event.id not in state.identities:
+            raise EventError(f"event {event.kind}: no identity bank {event.id!r}")
+        state.identities = {k: v for k, v in state.identities.items() if k != event.id}
+    elif isinstance(event, MemoryAdded):
+        record = event.record
+        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+            raise EventError(f"event {event.kind}: a record is an object with a string id")
+        state.memory.append(record)  # copies have lists of their own
+    elif isinstance(event, NarrativeSet):
+        if not isinstance(event.key, str) or not event.key:
+            raise EventError(f"event {event.kind}: key must be a non-empty string")
+        narrative = {k: v for k, v in state.narrative.items() if k != event.key}
+        if event.value is not None:
+            narrative[event.key] = event.value
+        state.narrative = narrative
     else:
         raise EventError(f"not a world event: {event!r}")
     state.seq = seq

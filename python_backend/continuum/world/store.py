@@ -258,8 +258,17 @@ class WorldStore:
         """
         self._check_writable()
         state = self._state
-        before = (dict(state.entities), state.physics, state.seq, state.tick, state.time)
+        before = (
+            dict(state.entities),
+            state.physics,
+            state.identities,
+            state.narrative,
+            state.seq,
+            state.tick,
+            state.time,
+        )
         controls, n_controls = state.controls, len(state.controls)
+        memory, n_memory = state.memory, len(state.memory)
         rows = []
         dumps = json.dumps
         try:
@@ -271,9 +280,18 @@ class WorldStore:
                 with _translate(self._db, "append events"), _transaction(self._conn):
                     self._conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows)
         except BaseException:
-            state.entities, state.physics, state.seq, state.tick, state.time = before
+            (
+                state.entities,
+                state.physics,
+                state.identities,
+                state.narrative,
+                state.seq,
+                state.tick,
+                state.time,
+            ) = before
             del controls[n_controls:]  # appended to in place; a PhysicsSet replaced it
             state.controls = controls
+            del memory[n_memory:]
             raise
         if rows and (
             state.seq - self._snapshot_seq >= self.config.snapshot_every_events
@@ -384,7 +402,9 @@ class WorldStore:
         counts: dict[str, int] = {}
         rows = self._sql(
             lambda: self._conn.execute(
-                "SELECT body FROM events WHERE kind IN ('entity_added', 'component_set') "
+                "SELECT body FROM events WHERE kind IN "
+                "('entity_added', 'component_set', 'identity_set', 'memory_added', "
+                "'narrative_set') "
                 "AND body LIKE '%\"asset\"%'"
             ).fetchall()
         )

@@ -34,7 +34,17 @@ from continuum.errors import (
     StoreError,
 )
 from continuum.world.assets import HASH_PATTERN, AssetInfo, AssetStore
-from continuum.world.events import ComponentSet, ControlApplied, EntityAdded, Event, PhysicsSet
+from continuum.world.events import (
+    ComponentSet,
+    ControlApplied,
+    EntityAdded,
+    Event,
+    IdentityRemoved,
+    IdentitySet,
+    MemoryAdded,
+    NarrativeSet,
+    PhysicsSet,
+)
 from continuum.world.history import EDIT_KINDS, History, Step, inverse
 from continuum.world.scene import Scene
 from continuum.world.state import WorldState, apply_in_place
@@ -44,7 +54,15 @@ if TYPE_CHECKING:
     from continuum.splats.cloud import SplatCloud
 
 SPLAT_PACK = "splat-pack"  # the asset kind of engine packs
-BACKEND_KINDS = (PhysicsSet, ControlApplied)
+# The backend's own events: stored, never pushed, not undoable by engines.
+BACKEND_KINDS = (
+    PhysicsSet,
+    ControlApplied,
+    IdentitySet,
+    IdentityRemoved,
+    MemoryAdded,
+    NarrativeSet,
+)
 
 
 @dataclass(frozen=True)
@@ -266,17 +284,28 @@ class World:
             return self._announce(change)
 
     def log(self, events: Sequence[Event]) -> int:
-        """Store the backend's physics events (``PhysicsSet``, ``ControlApplied``); stamped
-        with the tick and time now unless they have a later tick. Not announced, not undoable.
-        Returns the world's seq."""
+        """Store the backend's own events (physics: ``PhysicsSet``, ``ControlApplied``;
+        identity banks, memory records and narrative state: ``IdentitySet``,
+        ``IdentityRemoved``, ``MemoryAdded``, ``NarrativeSet``); stamped with the tick and time
+        now unless they have a later tick. Not announced, not undoable. Returns the world's seq.
+
+        Raises:
+            EventError: an entity edit (use ``edit``), or an event that does not fit.
+            StoreError: the store cannot be written (nothing changed).
+        """
         for event in events:
             if not isinstance(event, BACKEND_KINDS):
-                raise EventError(f"log takes physics events only, got {event.kind}")
+                raise EventError(f"log takes the backend's own events only, got {event.kind}")
         with self._lock:
             stamped = self._stamp(events)
             if self.store is not None:
-                self.store.append(stamped)
-            self._apply(stamped)
+                self.store.append(stamped)  # all or nothing, checked against its own state
+                self._apply(stamped)
+            else:
+                scratch = self._state.copy()  # all or nothing
+                for event in stamped:
+                    apply_in_place(scratch, event, seq=scratch.seq + 1)
+                self._state = scratch
             return self._state.seq
 
     def fork(self, root: Path, name: str, *, at: int | None = None) -> None:
@@ -295,7 +324,15 @@ class World:
                     f"this world is not persistent: it can be forked as it is now (seq "
                     f"{self._state.seq}) only, not at seq {at}"
                 )
-            WorldStore.create(root, name, self.scene).close()
+            state = self._state
+            rest: list[Event] = [
+                *(IdentitySet(id=k, bank=v) for k, v in state.identities.items()),
+                *(MemoryAdded(record=r) for r in state.memory),
+                *(NarrativeSet(key=k, value=v) for k, v in state.narrative.items()),
+            ]
+            with WorldStore.create(root, name, self.scene) as fork:
+                if rest:
+                    fork.append(rest)
 
     def set_splat(
         self, entity_id: str, cloud: SplatCloud, *, sh_degree: int | None = None

@@ -10,6 +10,10 @@ from continuum.world.events import (
     ControlApplied,
     EntityAdded,
     EntityRemoved,
+    IdentityRemoved,
+    IdentitySet,
+    MemoryAdded,
+    NarrativeSet,
     PhysicsSet,
     TagsSet,
     TransformSet,
@@ -25,6 +29,10 @@ EXAMPLES = [
     TagsSet(id="a", tags=["x", "y"]),
     PhysicsSet(blob={"qpos": [0.0, 1.0]}),
     ControlApplied(step=7, op={"op": "impulse", "entity": "a", "impulse": [0.0, 1.0, 0.0]}),
+    IdentitySet(id="anna", bank={"embeddings": {"asset": "ab" * 32}, "count": 3}),
+    IdentityRemoved(id="anna"),
+    MemoryAdded(record={"id": "m1", "said": "hello", "gaze": "ball"}, tick=9),
+    NarrativeSet(key="act", value=2),
 ]
 
 

@@ -122,3 +122,54 @@ def test_physics_blob_and_the_controls_since_it():
     ):
         with pytest.raises(EventError, match=r"control_applied"):
             apply(state, bad)
+
+
+def test_identity_banks_memory_and_narrative_are_state_too(tmp_path):
+    from continuum.world import (
+        IdentityRemoved,
+        IdentitySet,
+        MemoryAdded,
+        NarrativeSet,
+        StoreConfig,
+        WorldStore,
+    )
+
+    events = [
+        IdentitySet(id="anna", bank={"embeddings": {"asset": "cd" * 32}, "count": 2}),
+        IdentitySet(id="ben", bank={"count": 1}),
+        MemoryAdded(record={"id": "m1", "said": "hi"}),
+        NarrativeSet(key="act", value=1),
+        IdentitySet(id="anna", bank={"count": 3}),
+        IdentityRemoved(id="ben"),
+        MemoryAdded(record={"id": "m2", "looked_at": "ball"}),
+        NarrativeSet(key="act", value=2),
+        NarrativeSet(key="door", value="open"),
+        NarrativeSet(key="door", value=None),
+    ]
+    state = WorldState()
+    for event in events:
+        state = apply(state, event)
+    assert state.identities == {"anna": {"count": 3}}
+    assert [r["id"] for r in state.memory] == ["m1", "m2"]
+    assert state.narrative == {"act": 2}
+    for bad in (
+        IdentityRemoved(id="nobody"),
+        MemoryAdded(record={"said": "no id"}),
+        NarrativeSet(key="", value=1),
+    ):
+        before = state.to_json()
+        with pytest.raises(EventError):
+            apply(state, bad)
+        assert state.to_json() == before
+    # stored, snapshotted and reopened as they were; a failed batch leaves them as they were
+    config = StoreConfig(snapshot_every_events=4)
+    with WorldStore.create(tmp_path, "w", config=config) as store:
+        store.append(events[:5])
+        with pytest.raises(EventError):
+            store.append([*events[5:], IdentityRemoved(id="ben")])
+        store.append(events[5:])
+        assert store.state().to_json() == state.to_json()
+        assert store.asset_refs() == {"cd" * 32: 1}
+    with WorldStore.open(tmp_path, "w", config=config) as store:
+        assert store.state().to_json() == state.to_json()
+        assert store.state_at(seq=4).narrative == {"act": 1}

@@ -18,6 +18,9 @@ from continuum.world import (
     ControlApplied,
     EntityAdded,
     EntityRemoved,
+    IdentitySet,
+    MemoryAdded,
+    NarrativeSet,
     PhysicsSet,
     SplatChanged,
     StoreConfig,
@@ -285,7 +288,7 @@ def test_log_stores_physics_events_unannounced_and_not_undoable(world):
 @pytest.mark.parametrize("event", [MOVE, EntityAdded(entity={"id": "x"}), TagsSet(id="cube")])
 def test_log_refuses_entity_events(world, event):
     before = world.state()
-    with pytest.raises(EventError, match="physics events only"):
+    with pytest.raises(EventError, match="the backend's own events only"):
         world.log([PhysicsSet(blob=1), event])
     assert world.state() == before
 
@@ -375,12 +378,21 @@ def test_a_read_only_store_refuses_every_change_and_keeps_the_history(tmp_path, 
 def test_fork_a_world_in_memory_as_it_is_now(tmp_path, assets):
     world = World(load_scene(HELLO), assets)
     world.edit([MOVE, EntityRemoved(id="sign")])
+    world.log(
+        [
+            IdentitySet(id="anna", bank={"count": 2}),
+            MemoryAdded(record={"id": "m1", "said": "hi"}),
+            NarrativeSet(key="act", value=3),
+        ]
+    )
     with pytest.raises(StoreError, match="as it is now"):
         world.fork(tmp_path, "early", at=3)
     world.fork(tmp_path, "copy")
     world.fork(tmp_path, "copy2", at=world.seq)
     with WorldStore.open(tmp_path, "copy") as fork:
-        assert fork.state().entities == world.state().entities
+        copied, served = fork.state(), world.state()
+        assert copied.entities == served.entities and copied.identities == served.identities
+        assert (copied.memory, copied.narrative) == (served.memory, served.narrative)
         assert fork.scene_info["name"] == "hello"
     with pytest.raises(StoreError, match="already exists"):
         world.fork(tmp_path, "copy")
