@@ -81,3 +81,12 @@ class GenerationError(ContinuumError):
 class ModelLoadError(GenerationError):
     """A model that cannot be bound: a missing or corrupt folder, a pickle-only checkpoint, a
     pipeline of the wrong type for the slot, no memory left. The previous model stays bound."""
+
+
+class IdentityError(ContinuumError):
+    """An identity or memory request that cannot be served: an unreadable image, an embedding of
+    the wrong size, an unknown entity or bank; the message names it."""
+
+
+class NoFaceError(IdentityError):
+    """A face image in which no face was found."""
