@@ -5,7 +5,9 @@ reload, the engine's panels) works, on a machine without models. What they make:
 
 - ``text_to_image``: a smooth abstract colour field, deterministic in (prompt, seed): the prompt's
   colour words (red, orange, yellow, green, cyan, blue, purple, pink, white, black, grey, brown)
-  set the palette, its other words the layout; one octave of detail per step.
+  set the palette, its other words the layout; one octave of detail per step. With a reference
+  image (an identity's) the palette is the reference's dark, middle and light colours instead,
+  blended with the prompt's by ``1 - strength``.
 - ``image_edit``: the instruction's keywords, applied in order: brighter, darker, invert,
   grayscale (greyscale), blur, sharpen, flip (upside down), mirror, warmer, cooler, and a colour
   word tints towards that colour. An instruction without any of them is an error naming them.
@@ -112,6 +114,12 @@ def text_to_image(request: TextToImage, progress: Progress) -> np.ndarray:
     ]
     while len(palette) < 3:
         palette.append(tuple(np.clip(np.array(palette[-1]) * 0.6 + 0.2, 0, 1)))
+    if request.reference is not None:
+        own = _reference_palette(request.reference)
+        s = request.strength
+        palette = [
+            tuple((1 - s) * o + s * np.array(p)) for o, p in zip(own, palette[:3], strict=True)
+        ]
     rng = _rng(" ".join(w for w in words if w not in COLOURS), request.seed)
     h, w = request.height, request.width
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -132,6 +140,13 @@ def text_to_image(request: TextToImage, progress: Progress) -> np.ndarray:
     colours = np.array(palette[:3], np.float32)  # [3, 3]
     image = np.einsum("khw,kc->hwc", weights, colours)
     return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _reference_palette(image: np.ndarray) -> list[np.ndarray]:
+    """The mean colours of a reference image's darkest, middle and lightest thirds  # 3 x [3]"""
+    pixels = image.reshape(-1, 3).astype(np.float32) / 255.0
+    order = np.argsort(pixels @ np.array([0.2126, 0.7152, 0.0722], np.float32), kind="stable")
+    return [pixels[part].mean(axis=0) for part in np.array_split(order, 3)]
 
 
 def image_edit(request: ImageEdit, progress: Progress) -> np.ndarray:

@@ -224,11 +224,34 @@ class DiffusersModel:
 
 
 def _text_to_image(pipe: Any, request: TextToImage, generator: Any, callback: Any) -> np.ndarray:
+    if request.reference is not None:
+        return _from_reference(pipe, request, generator, callback)
     out = pipe(
         prompt=request.prompt,
         negative_prompt=request.negative_prompt or None,  # None: the model's own empty prompt
         width=request.width,
         height=request.height,
+        num_inference_steps=request.steps,
+        guidance_scale=request.guidance,
+        generator=generator,
+        output_type="np",
+        callback_on_step_end=callback,
+    )
+    return _to_uint8(out.images[0])  # [H, W, 3]
+
+
+def _from_reference(pipe: Any, request: TextToImage, generator: Any, callback: Any) -> np.ndarray:
+    """Text to image from an identity's reference: the same weights as an image-to-image
+    pipeline (``from_pipe`` shares the components), the reference noised to ``strength``."""
+    from diffusers import AutoPipelineForImage2Image
+
+    img2img = AutoPipelineForImage2Image.from_pipe(pipe)
+    img2img.set_progress_bar_config(disable=True)
+    out = img2img(
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt or None,
+        image=_pil(request.reference, (request.width, request.height)),
+        strength=max(request.strength, 1.0 / request.steps),  # at least one step
         num_inference_steps=request.steps,
         guidance_scale=request.guidance,
         generator=generator,

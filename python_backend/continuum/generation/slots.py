@@ -10,6 +10,9 @@ sees it. Every model of a slot takes that slot's request and returns its result:
 | ``image_edit`` | image, instruction, steps, guidance, image_guidance, seed | Image |
 | ``image_to_video`` | image, frames, fps, steps, motion, seed | Video |
 | ``motion`` | params (physical parameters by name), frames, fps, seed | Trajectory |
+
+``text_to_image`` may also carry an identity's reference image and a ``strength``: it then
+generates from the reference (PROTOCOL.md 15).
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ class TextToImage:
     steps: int = 20
     guidance: float = 7.5
     seed: int = 0
+    # An identity's reference image to generate from (image to image) instead of from noise.
+    reference: np.ndarray | None = field(default=None, repr=False)  # uint8 [H, W, 3]
+    strength: float = 0.75  # how far from the reference: 0 keeps it, 1 ignores it
 
 
 @dataclass(frozen=True)
@@ -109,8 +115,17 @@ def check_slot(slot: Any) -> str:
     return slot
 
 
-def parse_request(slot: str, params: Any, image: np.ndarray | None = None) -> Request:
+def parse_request(
+    slot: str,
+    params: Any,
+    image: np.ndarray | None = None,
+    *,
+    reference: np.ndarray | None = None,
+) -> Request:
     """The request of ``slot`` that the JSON ``params`` (and ``image``) describe.
+
+    ``reference`` is an identity's reference image (PROTOCOL.md 15): the input image of slots
+    that take one when ``image`` is None, and what ``text_to_image`` generates from.
 
     Raises:
         GenerationError: an unknown slot or parameter, a value of the wrong type or out of
@@ -120,7 +135,9 @@ def parse_request(slot: str, params: Any, image: np.ndarray | None = None) -> Re
     if not isinstance(params, dict):
         raise GenerationError(f"{slot}: params must be an object, got {type(params).__name__}")
     cls = REQUESTS[slot]
-    known = set(cls.__dataclass_fields__) - {"image"}
+    known = set(cls.__dataclass_fields__) - {"image", "reference"}
+    if image is None and reference is not None and takes_image(slot):
+        image = reference
     unknown = sorted(set(params) - known)
     if unknown:
         raise GenerationError(f"{slot}: unknown params {unknown}; known: {sorted(known)}")
@@ -134,6 +151,8 @@ def parse_request(slot: str, params: Any, image: np.ndarray | None = None) -> Re
             steps=p.integer("steps", 1, MAX_STEPS, 20),
             guidance=p.number("guidance", 0.0, 50.0, 7.5),
             seed=p.integer("seed", 0, MAX_SEED, 0),
+            reference=None if reference is None else _image(slot, reference),
+            strength=p.number("strength", 0.0, 1.0, 0.75),
         )
     if slot == "image_edit":
         return ImageEdit(

@@ -69,3 +69,16 @@ def test_motion_is_ballistic_and_bounces_on_the_floor():
     fall = int(np.argmin(y[:100] > 0.05))  # about sqrt(2 h / g) = 0.64 s
     assert 55 <= fall <= 70
     assert steps[-1] == (300, 300)
+
+
+def test_text_to_image_from_a_reference_takes_its_colours():
+    reference = np.zeros((20, 30, 3), np.uint8)
+    reference[..., 0] = 220  # a red identity
+    params = {"prompt": "a blue sky", "width": 32, "height": 32, "steps": 3}
+    plain = BuiltinModel("text_to_image").run(parse_request("text_to_image", params), max)
+    near = parse_request("text_to_image", {**params, "strength": 0.1}, reference=reference)
+    tinted = BuiltinModel("text_to_image").run(near, lambda s, n: None)
+    a, b = plain.pixels.reshape(-1, 3).mean(0), tinted.pixels.reshape(-1, 3).mean(0)
+    assert a[2] > a[0] and b[0] > b[2]  # blue without the reference, red from it
+    edit = parse_request("image_edit", {"instruction": "invert"}, reference=reference)
+    assert np.array_equal(edit.image, reference)  # the reference is the input image

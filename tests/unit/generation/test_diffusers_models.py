@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -333,5 +334,22 @@ def test_an_absent_safety_checker_is_disabled(text_to_image_folder, tmp_path):
         assert model._pipe.safety_checker is None
         out = model.run(TextToImage("x", width=16, height=16, steps=1), _never)
         assert out.pixels.shape == (16, 16, 3)
+    finally:
+        model.close()
+
+
+def test_text_to_image_from_a_reference_is_image_to_image(text_to_image_folder):
+    model = load_diffusers("text_to_image", ModelSpec(text_to_image_folder))
+    try:
+        reference = np.full((24, 40, 3), 200, np.uint8)
+        steps = []
+        request = TextToImage(
+            prompt="a cat", width=32, height=32, steps=4, seed=1, reference=reference, strength=0.5
+        )
+        out = model.run(request, lambda s, n: steps.append((s, n)))
+        assert out.pixels.shape == (32, 32, 3) and out.pixels.dtype == np.uint8
+        assert steps == [(1, 2), (2, 2)]  # strength 0.5 of 4 steps
+        plain = model.run(replace(request, reference=None), lambda s, n: None)
+        assert not np.array_equal(out.pixels, plain.pixels)
     finally:
         model.close()
