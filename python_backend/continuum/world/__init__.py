@@ -13,8 +13,8 @@ Public names:
 - ``WorldState``, ``apply``: the state as plain data and its pure step, from ``state``
 - the events (entity edits: ``EntityAdded``, ``EntityRemoved``, ``TransformSet``,
   ``ComponentSet``, ``ComponentRemoved``, ``TagsSet``; the backend's own: ``PhysicsSet``,
-  ``ControlApplied``, ``IdentitySet``, ``IdentityRemoved``, ``MemoryAdded``, ``NarrativeSet``)
-  and ``event_from_json``, from ``events``
+  ``ControlApplied``, ``IdentitySet``, ``IdentityRemoved``, ``MemoryAdded``, ``MemoryFolded``,
+  ``NarrativeSet``) and ``event_from_json``, from ``events``
 """
 
 from continuum.world.assets import AssetInfo, AssetStore
@@ -28,6 +28,7 @@ from continuum.world.events import (
     IdentityRemoved,
     IdentitySet,
     MemoryAdded,
+    MemoryFolded,
     NarrativeSet,
     PhysicsSet,
     TagsSet,
@@ -61,6 +62,7 @@ __all__ = [
     "IdentityRemoved",
     "IdentitySet",
     "MemoryAdded",
+    "MemoryFolded",
     "NarrativeSet",
     "PhysicsSet",
     "Scene",

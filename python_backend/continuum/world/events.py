@@ -132,6 +132,16 @@ class MemoryAdded(_Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MemoryFolded(_Event):
+    """Memory records ``ids`` are folded into one ``summary`` record (a JSON object with a
+    unique string ``id``): they leave the memory and the summary is appended."""
+
+    ids: list[str]
+    summary: dict[str, Any]
+    kind: ClassVar[str] = "memory_folded"
+
+
+@dataclass(frozen=True, kw_only=True)
 class NarrativeSet(_Event):
     """Narrative state ``key`` becomes ``value`` (any JSON value; None removes the key)."""
 
@@ -152,6 +162,7 @@ Event = (
     | IdentitySet
     | IdentityRemoved
     | MemoryAdded
+    | MemoryFolded
     | NarrativeSet
 )
 
@@ -169,6 +180,7 @@ EVENT_TYPES: dict[str, type[_Event]] = {
         IdentitySet,
         IdentityRemoved,
         MemoryAdded,
+        MemoryFolded,
         NarrativeSet,
     )
 }

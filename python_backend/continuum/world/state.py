@@ -5,8 +5,9 @@ reserved for the simulation's own state (the latest ``PhysicsSet`` blob: ``Simul
 and ``controls`` the ``[step, op]`` of each ``ControlApplied`` since it, in order, so that the
 physics at a later tick is the blob plus the controls replayed (``continuum.physics.replay``).
 ``identities`` holds the identity banks by id, ``memory`` the interaction memory records in order
-and ``narrative`` the narrative state by key, each as the backend's subsystems write them (JSON,
-large arrays as asset references). ``seq`` is the number of the last event applied, ``tick`` and
+(a ``MemoryFolded`` replaces some by their summary, appended) and ``narrative`` the narrative
+state by key, each as the backend's subsystems write them (JSON, large arrays as asset
+references). ``seq`` is the number of the last event applied, ``tick`` and
 ``time`` its tick and time.
 
 The entity dicts inside a state are never changed in place: ``apply`` replaces the dict of the
@@ -32,6 +33,7 @@ from continuum.world.events import (
     IdentityRemoved,
     IdentitySet,
     MemoryAdded,
+    MemoryFolded,
     NarrativeSet,
     PhysicsSet,
     TagsSet,
@@ -196,6 +198,8 @@ def apply_in_place(state: WorldState, event: Event, *, seq: int) -> None:
         if not isinstance(record, dict) or not isinstance(record.get("id"), str):
             raise EventError(f"event {event.kind}: a record is an object with a string id")
         state.memory.append(record)  # copies have lists of their own
+    elif isinstance(event, MemoryFolded):
+        state.memory = _fold(state.memory, event)
     elif isinstance(event, NarrativeSet):
         if not isinstance(event.key, str) or not event.key:
             raise EventError(f"event {event.kind}: key must be a non-empty string")
@@ -215,6 +219,30 @@ def _entity(entities: dict[str, dict[str, Any]], entity_id: str, event: Event) -
         return entities[entity_id]
     except (KeyError, TypeError):
         raise EventError(f"event {event.kind}: no entity {entity_id!r} in the world") from None
+
+
+def _fold(memory: list[dict[str, Any]], event: MemoryFolded) -> list[dict[str, Any]]:
+    ids, summary = event.ids, event.summary
+    if (
+        not isinstance(ids, list)
+        or not ids
+        or not all(isinstance(i, str) for i in ids)
+        or len(set(ids)) != len(ids)
+    ):
+        raise EventError(f"event {event.kind}: ids must be distinct record ids, got {ids!r:.80}")
+    if not isinstance(summary, dict) or not isinstance(summary.get("id"), str):
+        raise EventError(f"event {event.kind}: a summary is an object with a string id")
+    folded, kept, found = set(ids), [], set()
+    for record in memory:  # one pass: the new list, the ids found, the summary's id unused
+        if record["id"] in folded:
+            found.add(record["id"])
+        else:
+            kept.append(record)
+        if record["id"] == summary["id"]:
+            raise EventError(f"event {event.kind}: memory record {summary['id']!r} exists")
+    if found != folded:
+        raise EventError(f"event {event.kind}: no memory records {sorted(folded - found)[:5]}")
+    return [*kept, summary]
 
 
 def _transform(raw: Any) -> dict[str, list[float]]:

@@ -291,7 +291,8 @@ class WorldStore:
             ) = before
             del controls[n_controls:]  # appended to in place; a PhysicsSet replaced it
             state.controls = controls
-            del memory[n_memory:]
+            del memory[n_memory:]  # likewise; a MemoryFolded replaced it
+            state.memory = memory
             raise
         if rows and (
             state.seq - self._snapshot_seq >= self.config.snapshot_every_events
@@ -404,7 +405,7 @@ class WorldStore:
             lambda: self._conn.execute(
                 "SELECT body FROM events WHERE kind IN "
                 "('entity_added', 'component_set', 'identity_set', 'memory_added', "
-                "'narrative_set') "
+                "'memory_folded', 'narrative_set') "
                 "AND body LIKE '%\"asset\"%'"
             ).fetchall()
         )

@@ -42,6 +42,7 @@ from continuum.world.events import (
     IdentityRemoved,
     IdentitySet,
     MemoryAdded,
+    MemoryFolded,
     NarrativeSet,
     PhysicsSet,
 )
@@ -61,6 +62,7 @@ BACKEND_KINDS = (
     IdentitySet,
     IdentityRemoved,
     MemoryAdded,
+    MemoryFolded,
     NarrativeSet,
 )
 
@@ -286,8 +288,9 @@ class World:
     def log(self, events: Sequence[Event]) -> int:
         """Store the backend's own events (physics: ``PhysicsSet``, ``ControlApplied``;
         identity banks, memory records and narrative state: ``IdentitySet``,
-        ``IdentityRemoved``, ``MemoryAdded``, ``NarrativeSet``); stamped with the tick and time
-        now unless they have a later tick. Not announced, not undoable. Returns the world's seq.
+        ``IdentityRemoved``, ``MemoryAdded``, ``MemoryFolded``, ``NarrativeSet``); stamped with
+        the tick and time now unless they have a later tick. Not announced, not undoable.
+        Returns the world's seq.
 
         Raises:
             EventError: an entity edit (use ``edit``), or an event that does not fit.

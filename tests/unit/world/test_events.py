@@ -13,6 +13,7 @@ from continuum.world.events import (
     IdentityRemoved,
     IdentitySet,
     MemoryAdded,
+    MemoryFolded,
     NarrativeSet,
     PhysicsSet,
     TagsSet,
@@ -32,6 +33,7 @@ EXAMPLES = [
     IdentitySet(id="anna", bank={"embeddings": {"asset": "ab" * 32}, "count": 3}),
     IdentityRemoved(id="anna"),
     MemoryAdded(record={"id": "m1", "said": "hello", "gaze": "ball"}, tick=9),
+    MemoryFolded(ids=["m1", "m2"], summary={"id": "m3", "text": "2 records"}, tick=10),
     NarrativeSet(key="act", value=2),
 ]
 

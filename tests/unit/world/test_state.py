@@ -173,3 +173,32 @@ def test_identity_banks_memory_and_narrative_are_state_too(tmp_path):
     with WorldStore.open(tmp_path, "w", config=config) as store:
         assert store.state().to_json() == state.to_json()
         assert store.state_at(seq=4).narrative == {"act": 1}
+
+
+def test_memory_folded_replaces_records_by_their_summary(tmp_path):
+    from continuum.world import MemoryAdded, MemoryFolded, WorldStore
+
+    added = [MemoryAdded(record={"id": f"m{i}", "text": str(i)}) for i in range(4)]
+    fold = MemoryFolded(ids=["m2", "m0"], summary={"id": "s1", "text": "0 and 2"})
+    state = WorldState()
+    for event in [*added, fold]:
+        state = apply(state, event)
+    assert [r["id"] for r in state.memory] == ["m1", "m3", "s1"]
+    for bad, message in (
+        (MemoryFolded(ids=["m1", "m0"], summary={"id": "s2"}), r"no memory records \['m0'\]"),
+        (MemoryFolded(ids=["m1", "m1"], summary={"id": "s2"}), "distinct"),
+        (MemoryFolded(ids=[], summary={"id": "s2"}), "distinct"),
+        (MemoryFolded(ids=["m1"], summary={"text": "no id"}), "string id"),
+        (MemoryFolded(ids=["m1"], summary={"id": "m3"}), "'m3' exists"),
+    ):
+        before = state.to_json()
+        with pytest.raises(EventError, match=message):
+            apply(state, bad)
+        assert state.to_json() == before
+    with WorldStore.create(tmp_path, "w") as store:
+        store.append(added)
+        with pytest.raises(EventError):  # all or nothing
+            store.append([fold, MemoryFolded(ids=["m0"], summary={"id": "s2"})])
+        store.append([fold])
+    with WorldStore.open(tmp_path, "w") as store:
+        assert store.state().memory == state.memory
