@@ -74,6 +74,7 @@ class Job:
     steps: int = 0
     submitted: float = field(default_factory=time.monotonic)
     model: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, Any] = field(default_factory=dict)  # the submitter's, told back when done
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
 
@@ -336,7 +337,13 @@ class GenerationRuntime:
     # -- jobs -----------------------------------------------------------------------------------
 
     def submit(
-        self, slot: str, request: Request, *, owner: Any = None, timeout_s: float | None = None
+        self,
+        slot: str,
+        request: Request,
+        *,
+        owner: Any = None,
+        timeout_s: float | None = None,
+        tags: dict[str, Any] | None = None,
     ) -> Job:
         """Queue a job; its events follow.
 
@@ -355,7 +362,9 @@ class GenerationRuntime:
                 raise GenerationError(
                     f"{queued} jobs are queued, the most allowed; wait for some to finish"
                 )
-            job = Job(next(self._ids), slot, request, owner=owner, timeout_s=timeout_s)
+            job = Job(
+                next(self._ids), slot, request, owner=owner, timeout_s=timeout_s, tags=tags or {}
+            )
             self._jobs[job.id] = job
         self.executor.submit(lambda: self._run(job))
         return job

@@ -5,11 +5,11 @@ Public names:
 - ``IdentityBank``, ``BankConfig``, ``Slot``, ``Update``: one entity's slots and the adaptive
   update rule (novelty- and confidence-gated insert, weighted merge, diverse eviction), drift,
   retrieval (``bank``)
-- ``Identities``, ``Observation``: every bank of a world, re-identification over all of them in
+- ``Identities``, ``Recognition``: every bank of a world, re-identification over all of them in
   one product, the events that persist them (``registry``)
 """
 
 from continuum.identity.bank import BankConfig, IdentityBank, Slot, Update
-from continuum.identity.registry import Identities, Observation
+from continuum.identity.registry import Identities, Recognition
 
-__all__ = ["BankConfig", "Identities", "IdentityBank", "Observation", "Slot", "Update"]
+__all__ = ["BankConfig", "Identities", "IdentityBank", "Recognition", "Slot", "Update"]

@@ -59,7 +59,9 @@ from continuum.errors import (
 )
 from continuum.generation import GenerationRuntime, JobProgress, LocalExecutor, RayExecutor
 from continuum.generation.runtime import Event as GenerationEvent
-from continuum.server import generation_service, physics_service, world_service
+from continuum.identity import Identities
+from continuum.memory import Memory
+from continuum.server import generation_service, identity_service, physics_service, world_service
 from continuum.server.codec import Message, decode_message, encode_message, request_id
 from continuum.server.protocol import PROTOCOL_MAJOR, PROTOCOL_VERSION, Limits, parse_version
 from continuum.server.session import Session, SessionTable
@@ -162,6 +164,7 @@ class Deferred:
     until the reply is sent."""
 
     work: Callable[[], Message]
+    pool: str = "world"  # "world": one at a time with world and physics requests; "identity"
 
 
 Handler = Callable[[Session, Message], Message | Deferred]
@@ -248,6 +251,14 @@ class Server:
             "gen.submit": self._gen_submit,
             "gen.cancel": self._gen_cancel,
             "gen.jobs": self._gen_jobs,
+            "identity.register": self._identity_register,
+            "identity.observe": self._identity_observe,
+            "identity.query": self._identity_query,
+            "identity.list": self._identity_list,
+            "identity.remove": self._identity_remove,
+            "memory.add": self._memory_add,
+            "memory.query": self._memory_query,
+            "memory.summarize": self._memory_summarize,
         }
         self.stream_topics: tuple[str, ...] = STREAM_TOPICS
         self.physics_config: PhysicsConfig | None = None
@@ -255,6 +266,12 @@ class Server:
         self._worker = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="continuum-worker"
         )
+        # Identity and memory requests embed images and texts (a tenth of a second for a face):
+        # their own thread, so physics controls never queue behind them.
+        self._identity_worker = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="continuum-identity"
+        )
+        self.identities, self.memory = self._identity_state(self.world)
         self.generation: GenerationRuntime | None = None
         self._progress_sent: dict[int, float] = {}  # job -> when its last gen.progress went
         try:
@@ -268,6 +285,7 @@ class Server:
             self.generation.add_listener(self._on_generation_event)
         except BaseException:
             self._worker.shutdown()
+            self._identity_worker.shutdown()
             if self.simulation is not None:
                 self.simulation.close()
             self._close_world(self.world)
@@ -409,6 +427,7 @@ class Server:
         if self.generation is not None:
             self.generation.close()  # cancels the jobs; their sessions end with the server
             self.generation = None
+        self._identity_worker.shutdown(wait=True, cancel_futures=True)
         if self._worker is not None:
             # Queued requests are dropped (their sessions end with the server); the one running
             # finishes before the simulation closes under it.
@@ -516,7 +535,8 @@ class Server:
         loop = asyncio.get_running_loop()
         self._holding += 1
         try:
-            reply = await loop.run_in_executor(self._worker, deferred.work)
+            pool = self._worker if deferred.pool == "world" else self._identity_worker
+            reply = await loop.run_in_executor(pool, deferred.work)
             reply.header["re"] = rid
             frames = encode_message(reply)  # a non-JSON value is a bug: answer internal
         except ProtocolError as exc:
@@ -524,7 +544,7 @@ class Server:
         except Exception as exc:
             log.exception("internal error answering a deferred request")
             frames = encode_message(
-                self._error(rid, "internal", f"the backend failed on this request: {exc!r}")
+                self._error(rid, "internal", f"the backend failed on this request: {exc!r:.500}")
             )
         finally:
             session.pending -= 1
@@ -640,7 +660,7 @@ class Server:
             return self._error(rid if rid is not None else request_id(frames), exc.code, str(exc))
         except Exception as exc:
             log.exception("internal error answering a request")
-            return self._error(rid, "internal", f"the backend failed on this request: {exc!r}")
+            return self._error(rid, "internal", f"the backend failed on this request: {exc!r:.500}")
         reply.header["re"] = rid
         return reply
 
@@ -843,6 +863,60 @@ class Server:
             with world_service.answering(f"physics.control {op.get('op')} (applied)"):
                 self.world.log([event])
 
+    # -- identity and memory (the work itself is identity_service's) ------------------------------
+
+    def _identity_state(self, world: World) -> tuple[Identities, Memory]:
+        """The identity banks and the memory a world holds."""
+        state = world.state()
+        return Identities.from_state(state), Memory.from_state(state, log=world.log)
+
+    def _identity_request(self, work: Callable[[World, Identities, Memory], Message]) -> Deferred:
+        def run() -> Message:
+            # One consistent set: a world opened meanwhile leaves this request on the old one,
+            # whose store then refuses (store_failed) rather than mixing the two.
+            world, identities, memory = self.world, self.identities, self.memory
+            return work(world, identities, memory)
+
+        return Deferred(run, pool="identity")
+
+    def _identity_register(self, session: Session, msg: Message) -> Deferred:
+        return self._identity_request(
+            lambda w, ids, _m: identity_service.register(ids, w, self.assets, msg)
+        )
+
+    def _identity_observe(self, session: Session, msg: Message) -> Deferred:
+        def observe(w: World, ids: Identities, _m: Memory) -> Message:
+            reply, alert = identity_service.observe(ids, w, self.assets, msg)
+            if alert is not None:
+                self._queue(alert)
+            return reply
+
+        return self._identity_request(observe)
+
+    def _identity_query(self, session: Session, msg: Message) -> Deferred:
+        return self._identity_request(lambda _w, ids, _m: identity_service.query(ids, msg))
+
+    def _identity_list(self, session: Session, msg: Message) -> Message:
+        return identity_service.listing(self.identities)
+
+    def _identity_remove(self, session: Session, msg: Message) -> Deferred:
+        return self._identity_request(lambda w, ids, _m: identity_service.remove(ids, w, msg))
+
+    def _memory_add(self, session: Session, msg: Message) -> Deferred:
+        return self._identity_request(
+            lambda w, _i, memory: identity_service.memory_add(memory, msg, w.tick)
+        )
+
+    def _memory_query(self, session: Session, msg: Message) -> Deferred:
+        return self._identity_request(
+            lambda _w, _i, memory: identity_service.memory_query(memory, msg)
+        )
+
+    def _memory_summarize(self, session: Session, msg: Message) -> Deferred:
+        return self._identity_request(
+            lambda _w, _i, memory: identity_service.memory_summarize(memory, msg)
+        )
+
     # -- generation (the work itself is generation_service's and the runtime's) -----------------
 
     def _models_list(self, session: Session, msg: Message) -> Message:
@@ -852,7 +926,13 @@ class Server:
         return generation_service.models_bind(self._gen(), msg)
 
     def _gen_submit(self, session: Session, msg: Message) -> Message:
-        return generation_service.submit(self._gen(), msg, session.routing_id)
+        return generation_service.submit(
+            self._gen(), msg, session.routing_id, reference=self._reference
+        )
+
+    def _reference(self, entity: str) -> tuple[np.ndarray, str]:
+        """An identity's best reference image and its asset (``gen.submit``'s ``identity``)."""
+        return identity_service.reference_image(self.identities, self.assets, entity)
 
     def _gen_cancel(self, session: Session, msg: Message) -> Message:
         return generation_service.cancel(self._gen(), msg, session.routing_id)
@@ -996,6 +1076,7 @@ class Server:
         self._remove_listener()
         self.world = new
         self._remove_listener = new.add_listener(self._on_world_changed)
+        self.identities, self.memory = self._identity_state(new)
         self._install_physics(sim)
         if sim is not None:
             sim.start()

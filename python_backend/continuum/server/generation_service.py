@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
-from continuum.errors import GenerationError, ProtocolError
+from continuum.errors import GenerationError, IdentityError, ProtocolError
 from continuum.generation import (
     GenerationRuntime,
     Image,
@@ -43,8 +43,19 @@ def models_bind(runtime: GenerationRuntime, msg: Message) -> Message:
     return Message("models.bind", status.to_json())
 
 
-def submit(runtime: GenerationRuntime, msg: Message, owner: Any) -> Message:
+def submit(
+    runtime: GenerationRuntime,
+    msg: Message,
+    owner: Any,
+    *,
+    reference: Callable[[str], tuple[np.ndarray, str]] | None = None,
+) -> Message:
+    """Queue a job. ``reference(entity)`` gives an identity's reference image and its asset
+    (the ``identity`` field, PROTOCOL.md 15)."""
     slot = msg.header.get("slot")
+    identity = msg.header.get("identity")
+    if identity is not None and (not isinstance(identity, str) or reference is None):
+        raise ProtocolError("bad_request", "gen.submit.identity must be an entity with a bank")
     timeout = msg.header.get("timeout_s")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)):
         raise ProtocolError(
@@ -58,11 +69,29 @@ def submit(runtime: GenerationRuntime, msg: Message, owner: Any) -> Message:
                 f"{len(msg.blobs)} blobs"
             )
         image = msg.blobs[0] if msg.blobs else None
-        request = parse_request(slot, msg.header.get("params", {}), image)  # type: ignore[arg-type]
+        ref_image, tags = None, {}
+        if identity is not None:
+            try:
+                ref_image, tags["reference"] = reference(identity)  # type: ignore[misc]
+            except IdentityError as exc:
+                code = "not_found" if "no identity bank" in str(exc) else "bad_request"
+                raise ProtocolError(code, f"gen.submit.identity: {exc}") from None
+        request = parse_request(
+            slot,  # type: ignore[arg-type]
+            msg.header.get("params", {}),
+            image,
+            reference=ref_image,
+        )
         ahead = sum(1 for j in runtime.jobs() if j.state == "queued")
         if ahead >= runtime.max_queued:
             raise ProtocolError("busy", f"{ahead} jobs are queued, the most allowed (max_jobs)")
-        job = runtime.submit(slot, request, owner=owner, timeout_s=timeout)  # type: ignore[arg-type]
+        job = runtime.submit(
+            slot,  # type: ignore[arg-type]
+            request,
+            owner=owner,
+            timeout_s=timeout,
+            tags=tags,
+        )
     return Message("gen.submit", {"job": job.id, "queued": ahead})
 
 
@@ -101,7 +130,7 @@ def event_message(event: Event, limits: Limits) -> tuple[Any, Message]:
         return job.owner, _failed(job.id, job.slot, event.code, event.message)
     assert isinstance(event, JobDone)
     result = event.result
-    header: dict[str, Any] = {"job": job.id, "slot": job.slot, "model": job.model}
+    header: dict[str, Any] = {"job": job.id, "slot": job.slot, "model": job.model, **job.tags}
     if isinstance(result, Image):
         header["result"], blob = "image", result.pixels
     elif isinstance(result, Video):

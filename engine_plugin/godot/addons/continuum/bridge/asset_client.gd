@@ -1,16 +1,18 @@
 extends Node
-## Fetches content-addressed assets (splat packs) from the backend over the request channel, and
-## keeps a verified cache of them under user:// (bridge/PROTOCOL.md, asset transfer).
+## Fetches content-addressed assets (splat packs, reference images) from the backend over the
+## request channel, and keeps a verified cache of them under user:// (bridge/PROTOCOL.md, asset
+## transfer).
 ##
 ## [method fetch] looks in the cache first ([code]<cache_dir>/<hash>.cspk[/code], checked by
-## sha256 on every read; a corrupt copy is deleted and fetched again). Otherwise it sends
-## [code]asset.get[/code] with a credit window, grants credit back with [code]asset.credit[/code]
-## as [code]asset.chunk[/code] pushes arrive (never more outstanding than the backend's
-## [code]max_credit[/code]), checks every chunk's index, offset and size against the reply before
-## writing it into one preallocated buffer, verifies each chunk's sha256 (a bad chunk is asked
-## for again, a bounded number of times) and then the whole asset's, and writes the cache file
-## atomically (a temporary file, then a rename). Concurrent fetches of one hash share one
-## transfer. Assets over [member max_bytes] (project setting
+## sha256 on every read; a corrupt copy is deleted and fetched again; beside it,
+## [code]<hash>.json[/code] keeps the asset's kind and meta from the backend's reply). Otherwise
+## it sends [code]asset.get[/code] with a credit window, grants credit back with
+## [code]asset.credit[/code] as [code]asset.chunk[/code] pushes arrive (never more outstanding
+## than the backend's [code]max_credit[/code]), checks every chunk's index, offset and size
+## against the reply before writing it into one preallocated buffer, verifies each chunk's sha256
+## (a bad chunk is asked for again, a bounded number of times) and then the whole asset's, and
+## writes the cache file atomically (a temporary file, then a rename). Concurrent fetches of one
+## hash share one transfer. Assets over [member max_bytes] (project setting
 ## [code]continuum/assets/max_bytes[/code]) are refused. Everything runs from the session's
 ## per-frame polling and this node's [method Node._process]; large reads, hashes and writes are
 ## spread over frames, so nothing blocks a frame. The node must be in the tree.
@@ -37,6 +39,8 @@ const ARG_MAX_BYTES := "--continuum-max-asset-bytes="
 const DEFAULT_MAX_BYTES := 512 << 20
 const DEFAULT_CACHE_DIR := "user://continuum/assets"
 const CACHE_EXTENSION := ".cspk"
+## The extension of the file beside a cached asset that keeps its kind and meta.
+const INFO_EXTENSION := ".json"
 ## The credit window when the backend does not say (welcome.limits.max_credit).
 const DEFAULT_MAX_CREDIT := 8
 ## Transfers at once when the backend does not say (welcome.limits.max_transfers).
@@ -108,7 +112,9 @@ func load_settings(args: PackedStringArray = OS.get_cmdline_user_args()) -> void
 
 ## Fetches asset [param hash] (64 lowercase hex digits, the sha256 of its octets), expected to
 ## be [param bytes_expected] octets (-1 when unknown). A coroutine: returns
-## [code]{"data": PackedByteArray}[/code], or [code]{"error": code, "message": text}[/code] with
+## [code]{"data": PackedByteArray, "kind": String, "meta": Dictionary}[/code] (the asset's kind
+## and meta from the backend's [code]asset[/code] reply, kept beside the cached copy; "" and {}
+## for a cached copy without them), or [code]{"error": code, "message": text}[/code] with
 ## code [code]bad_request[/code], [code]too_large[/code], [code]not_connected[/code],
 ## [code]disconnected[/code], [code]timeout[/code], [code]bad_message[/code] (the backend broke
 ## the transfer rules), [code]bad_chunk[/code] (a chunk stayed wrong after the retries),
@@ -143,9 +149,15 @@ func cache_path(hash: String) -> String:
 	return cache_dir.path_join(hash + CACHE_EXTENSION)
 
 
+## The file beside the cache file of [param hash] that keeps its kind and meta.
+func info_path(hash: String) -> String:
+	return cache_dir.path_join(hash + INFO_EXTENSION)
+
+
 ## Reads [param hash] from the cache, verifying its sha256; a coroutine. Returns
-## [code]{"data": PackedByteArray}[/code], [code]{}[/code] when there is no good copy (a corrupt
-## one is deleted, with a warning), or a [code]too_large[/code] error for a copy over
+## [code]{"data": PackedByteArray, "kind": String, "meta": Dictionary}[/code] (kind and meta as
+## [method write_cache] kept them; "" and {} without), [code]{}[/code] when there is no good copy
+## (a corrupt one is deleted, with a warning), or a [code]too_large[/code] error for a copy over
 ## [member max_bytes].
 func read_cache(hash: String) -> Dictionary:
 	var path := cache_path(hash)
@@ -177,18 +189,29 @@ func read_cache(hash: String) -> Dictionary:
 	if done != size or hasher.finish().hex_encode() != hash:
 		push_warning("[continuum] the cached asset %s is corrupt; deleted, fetching it again" % path)
 		DirAccess.remove_absolute(path)
+		DirAccess.remove_absolute(info_path(hash))
 		return {}
-	return {"data": buffer.data_array}
+	var info := _read_info(hash)
+	return {"data": buffer.data_array, "kind": info.kind, "meta": info.meta}
 
 
 ## Writes [param data] as the cache file of [param hash]: a temporary file, then a rename, so a
-## reader never sees half a file. A coroutine (large data is written over several frames).
-func write_cache(hash: String, data: PackedByteArray) -> Error:
+## reader never sees half a file. A coroutine (large data is written over several frames). The
+## asset's [param kind] and [param meta], when given, are written beside it first.
+func write_cache(
+	hash: String, data: PackedByteArray, kind: String = "", meta: Dictionary = {}
+) -> Error:
 	var made := DirAccess.make_dir_recursive_absolute(cache_dir)
 	if made != OK:
 		return made
+	if not kind.is_empty() or not meta.is_empty():
+		# First, so that whoever sees the asset sees its kind and meta too.
+		made = _write_atomically(info_path(hash), JSON.stringify({"kind": kind, "meta": meta})
+			.to_utf8_buffer())
+		if made != OK:
+			return made
 	var path := cache_path(hash)
-	var temp := "%s.%d-%d.tmp" % [path, OS.get_process_id(), Time.get_ticks_usec()]
+	var temp := _temp_path(path)
 	var file := FileAccess.open(temp, FileAccess.WRITE)
 	if file == null:
 		return FileAccess.get_open_error()
@@ -324,11 +347,11 @@ func _transfer(job: _Job) -> Dictionary:
 	job.buffer = null
 	stats.fetched += 1
 	# 3. The cache file; failing to write it costs a later transfer, nothing more.
-	var written: Error = await write_cache(job.hash, data)
+	var written: Error = await write_cache(job.hash, data, job.kind, job.meta)
 	if written != OK:
 		push_warning("[continuum] cannot cache asset %s in %s: %s" % [
 			_short(job.hash), cache_dir, error_string(written)])
-	return {"data": data}
+	return {"data": data, "kind": job.kind, "meta": job.meta}
 
 
 # Sends asset.get for [param indices] (all chunks when empty) and registers the transfer.
@@ -367,6 +390,8 @@ func _start_transfer(job: _Job, indices: Array[int]) -> Dictionary:
 		return _too_large(job.hash, int(header.bytes))
 	if not job.layout_known:
 		job.start(int(header.bytes), int(header.chunk_bytes))
+		job.kind = str(header.get("kind", ""))
+		job.meta = header.meta if header.get("meta") is Dictionary else {}
 	var transfer := _Transfer.new()
 	transfer.id = int(header.transfer)
 	transfer.job = job
@@ -531,6 +556,42 @@ func _is_hash(value: String) -> bool:
 	return _hash_regex.search(value) != null
 
 
+# Writes a small file whole: a temporary file, then a rename.
+static func _write_atomically(path: String, data: PackedByteArray) -> Error:
+	var temp := _temp_path(path)
+	var file := FileAccess.open(temp, FileAccess.WRITE)
+	if file == null:
+		return FileAccess.get_open_error()
+	file.store_buffer(data)
+	var written := file.get_error()
+	file.close()
+	if written == OK:
+		written = DirAccess.rename_absolute(temp, path)
+	if written != OK:
+		DirAccess.remove_absolute(temp)
+	return written
+
+
+static func _temp_path(path: String) -> String:
+	return "%s.%d-%d.tmp" % [path, OS.get_process_id(), Time.get_ticks_usec()]
+
+
+# The kind and meta kept beside the cached copy of [param hash]: {kind, meta}, "" and {} when
+# there is no such file or it cannot be read (the asset itself is verified by its hash; this is
+# only what the backend said of it).
+func _read_info(hash: String) -> Dictionary:
+	var info := {"kind": "", "meta": {}}
+	var path := info_path(hash)
+	if not FileAccess.file_exists(path):
+		return info
+	var parsed: Variant = JSON.parse_string(FileAccess.get_file_as_string(path))
+	if parsed is Dictionary and parsed.get("kind") is String and parsed.get("meta") is Dictionary:
+		info = {"kind": parsed.kind, "meta": parsed.meta}
+	else:
+		push_warning("[continuum] ignoring %s: not {kind, meta}" % path)
+	return info
+
+
 static func _failure(code: String, message: String) -> Dictionary:
 	return MessageCodec.failure(code, message)
 
@@ -556,6 +617,9 @@ class _Job:
 	var hash: String = ""
 	var expected: int = -1
 	var layout_known: bool = false
+	## The asset's kind and meta, from the first asset reply.
+	var kind: String = ""
+	var meta: Dictionary = {}
 	var size: int = 0
 	var chunk_bytes: int = 1
 	var chunks: int = 0

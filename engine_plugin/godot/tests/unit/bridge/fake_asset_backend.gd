@@ -16,6 +16,8 @@ var max_transfers: int = 2
 var entities: Array = []
 ## Assets by hash.
 var assets: Dictionary = {}
+## Hash -> [kind, meta] of the assets added with them (others are splat packs without meta).
+var infos: Dictionary = {}
 ## Every request received: [kind, header].
 var requests: Array = []
 ## Chunk indices sent with one flipped octet the first time (every time when corrupt_always).
@@ -52,10 +54,11 @@ func listen() -> int:
 	return router.listen()
 
 
-## Stores [param data] as an asset; returns its hash.
-func add_asset(data: PackedByteArray) -> String:
+## Stores [param data] as an asset of [param kind] with [param meta]; returns its hash.
+func add_asset(data: PackedByteArray, kind: String = "splat-pack", meta: Dictionary = {}) -> String:
 	var hash := AssetClient.sha256_hex(data)
 	assets[hash] = data
+	infos[hash] = [kind, meta]
 	return hash
 
 
@@ -133,9 +136,10 @@ func _serve_get(peer: int, re: Variant, header: Dictionary) -> void:
 		"peer": peer}
 	max_unspent = maxi(max_unspent, int(header.credit))
 	max_open = maxi(max_open, _transfers.size())
+	var info: Array = infos.get(header.hash, ["splat-pack", {}])
 	router.send_reply("asset", {
-		"re": re, "hash": header.hash, "bytes": data.size(), "kind": "splat-pack",
-		"chunk_bytes": chunk_bytes, "chunks": count, "transfer": id, "meta": {}}, [], peer)
+		"re": re, "hash": header.hash, "bytes": data.size(), "kind": info[0],
+		"chunk_bytes": chunk_bytes, "chunks": count, "transfer": id, "meta": info[1]}, [], peer)
 	_pump(id)
 
 

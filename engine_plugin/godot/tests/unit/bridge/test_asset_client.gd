@@ -89,6 +89,25 @@ func test_write_then_read_cache_round_trips() -> void:
 	assert_eq(got.get("data"), _asset)
 
 
+func test_kind_and_meta_are_kept_beside_the_cached_copy() -> void:
+	var meta := {"width": 2, "height": 3}
+	assert_eq(await _client.write_cache(_hash, _asset, "image-rgb8", meta), OK)
+	assert_true(FileAccess.file_exists(_client.info_path(_hash)), "the info file")
+	var got: Dictionary = await _client.read_cache(_hash)
+	assert_eq([got.get("kind"), got.get("meta")], ["image-rgb8", meta])
+	var leftovers := Array(DirAccess.get_files_at(_cache_dir))
+	leftovers.sort()
+	assert_eq(leftovers, [_hash + ".cspk", _hash + ".json"], "no temporary file left behind")
+	var other := pattern(10, 1)
+	var other_hash := sha256(other)
+	assert_eq(await _client.write_cache(other_hash, other), OK)
+	got = await _client.read_cache(other_hash)
+	assert_eq([got.get("kind"), got.get("meta")], ["", {}], "none written, none read")
+	FileAccess.open(_client.info_path(other_hash), FileAccess.WRITE).store_string("[1, 2]")
+	got = await _client.read_cache(other_hash)
+	assert_eq([got.get("data"), got.get("meta")], [other, {}], "a bad info file is ignored")
+
+
 func test_read_cache_without_a_copy_is_empty() -> void:
 	assert_eq(await _client.read_cache(_hash), {})
 	assert_eq(await _client.read_cache("not-a-hash"), {})
@@ -97,9 +116,10 @@ func test_read_cache_without_a_copy_is_empty() -> void:
 func test_corrupt_cache_is_deleted() -> void:
 	var bad := _asset.duplicate()
 	bad[100] ^= 0xff
-	assert_eq(await _client.write_cache(_hash, bad), OK)
+	assert_eq(await _client.write_cache(_hash, bad, "splat-pack"), OK)
 	assert_eq(await _client.read_cache(_hash), {}, "a copy with the wrong hash is no copy")
 	assert_false(FileAccess.file_exists(_client.cache_path(_hash)), "and it is deleted")
+	assert_false(FileAccess.file_exists(_client.info_path(_hash)), "with its info")
 
 
 func test_large_cache_files_are_read_over_several_frames() -> void:
@@ -238,6 +258,18 @@ func test_fetch_with_credit_verifies_and_caches() -> void:
 	var again: Dictionary = await _client.fetch(_hash, ASSET_BYTES)
 	assert_true(again.get("data") == _asset and again.get("from_cache", false), "from the cache")
 	assert_eq(_kinds().count("asset.get"), 1, "a cached asset is never sent twice")
+
+
+func test_fetch_gives_the_kind_and_meta_from_the_backend_and_the_cache() -> void:
+	await _connect()
+	var image := pattern(2 * 3 * 3, 5)
+	var hash := _backend.add_asset(image, "image-rgb8", {"width": 2, "height": 3})
+	var got: Dictionary = await _client.fetch(hash)
+	assert_eq([got.get("data"), got.get("kind"), got.get("meta")],
+		[image, "image-rgb8", {"width": 2, "height": 3}])
+	var again: Dictionary = await _client.fetch(hash)
+	assert_true(again.get("from_cache", false), "from the cache")
+	assert_eq([again.get("kind"), again.get("meta")], ["image-rgb8", {"width": 2, "height": 3}])
 
 
 func test_small_credit_window() -> void:
