@@ -35,3 +35,34 @@ def server_factory() -> Iterator:
 def server(server_factory) -> Server:
     """A server on free ports serving scenes/hello at 100 Hz."""
     return server_factory(tick_hz=100.0)
+
+
+# -- tiny diffusers model folders, built once per test session (generation.random_models) ---------
+
+
+def _build_model(factory, name: str, builder: str) -> Path:
+    pytest.importorskip("diffusers")
+    from continuum.generation import random_models
+
+    return getattr(random_models, builder)(factory.mktemp(name) / "model")
+
+
+@pytest.fixture(scope="session")
+def text_to_image_folder(tmp_path_factory) -> Path:
+    """A tiny StableDiffusionPipeline folder (read-only: copy it to damage it)."""
+    return _build_model(tmp_path_factory, "sd", "make_text_to_image")
+
+
+@pytest.fixture(scope="session")
+def text_to_image_xl_folder(tmp_path_factory) -> Path:
+    return _build_model(tmp_path_factory, "sdxl", "make_text_to_image_xl")
+
+
+@pytest.fixture(scope="session")
+def image_edit_folder(tmp_path_factory) -> Path:
+    return _build_model(tmp_path_factory, "ip2p", "make_image_edit")
+
+
+@pytest.fixture(scope="session")
+def image_to_video_folder(tmp_path_factory) -> Path:
+    return _build_model(tmp_path_factory, "svd", "make_image_to_video")
