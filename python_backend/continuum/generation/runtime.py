@@ -380,6 +380,24 @@ class GenerationRuntime:
         with self._lock:
             return list(self._jobs.values())
 
+    def run_now(self, slot: str, request: Request) -> Result:
+        """Run ``request`` on ``slot``'s model in the calling thread, outside the job queue
+        (a step of a larger job, such as a splat edit's targets).
+
+        Raises:
+            GenerationError: the model failed (the message says how).
+        """
+        with self._lock:
+            bound = self._bound[check_slot(slot)]
+            bound.users += 1
+        try:
+            return bound.model.run(request, lambda step, steps: None)
+        finally:
+            with self._lock:
+                done_with = bound.release()
+            if done_with:
+                bound.model.close()
+
     def cancel(self, job_id: int) -> Job:
         """Cancel a queued or running job (a running one stops at its next step).
 

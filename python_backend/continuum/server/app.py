@@ -61,7 +61,13 @@ from continuum.generation import GenerationRuntime, JobProgress, LocalExecutor, 
 from continuum.generation.runtime import Event as GenerationEvent
 from continuum.identity import Identities
 from continuum.memory import Memory
-from continuum.server import generation_service, identity_service, physics_service, world_service
+from continuum.server import (
+    generation_service,
+    identity_service,
+    physics_service,
+    splat_service,
+    world_service,
+)
 from continuum.server.codec import Message, decode_message, encode_message, request_id
 from continuum.server.protocol import PROTOCOL_MAJOR, PROTOCOL_VERSION, Limits, parse_version
 from continuum.server.session import Session, SessionTable
@@ -164,7 +170,7 @@ class Deferred:
     until the reply is sent."""
 
     work: Callable[[], Message]
-    pool: str = "world"  # "world": one at a time with world and physics requests; "identity"
+    pool: str = "world"  # "world": one at a time with world and physics requests; "compute"
 
 
 Handler = Callable[[Session, Message], Message | Deferred]
@@ -259,6 +265,9 @@ class Server:
             "memory.add": self._memory_add,
             "memory.query": self._memory_query,
             "memory.summarize": self._memory_summarize,
+            "splat.select": self._splat_select,
+            "splat.selection": self._splat_selection,
+            "splat.edit": self._splat_edit,
         }
         self.stream_topics: tuple[str, ...] = STREAM_TOPICS
         self.physics_config: PhysicsConfig | None = None
@@ -266,11 +275,13 @@ class Server:
         self._worker = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="continuum-worker"
         )
-        # Identity and memory requests embed images and texts (a tenth of a second for a face):
-        # their own thread, so physics controls never queue behind them.
-        self._identity_worker = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="continuum-identity"
+        # Identity, memory and splat-editing requests compute for a while (a tenth of a second
+        # to embed a face, seconds to lift masks or optimise): their own thread, so that physics
+        # controls and world edits never queue behind them.
+        self._compute_worker = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="continuum-compute"
         )
+        self.selections = splat_service.Selections()
         self.identities, self.memory = self._identity_state(self.world)
         self.generation: GenerationRuntime | None = None
         self._progress_sent: dict[int, float] = {}  # job -> when its last gen.progress went
@@ -285,7 +296,7 @@ class Server:
             self.generation.add_listener(self._on_generation_event)
         except BaseException:
             self._worker.shutdown()
-            self._identity_worker.shutdown()
+            self._compute_worker.shutdown()
             if self.simulation is not None:
                 self.simulation.close()
             self._close_world(self.world)
@@ -427,7 +438,7 @@ class Server:
         if self.generation is not None:
             self.generation.close()  # cancels the jobs; their sessions end with the server
             self.generation = None
-        self._identity_worker.shutdown(wait=True, cancel_futures=True)
+        self._compute_worker.shutdown(wait=True, cancel_futures=True)
         if self._worker is not None:
             # Queued requests are dropped (their sessions end with the server); the one running
             # finishes before the simulation closes under it.
@@ -535,7 +546,7 @@ class Server:
         loop = asyncio.get_running_loop()
         self._holding += 1
         try:
-            pool = self._worker if deferred.pool == "world" else self._identity_worker
+            pool = self._worker if deferred.pool == "world" else self._compute_worker
             reply = await loop.run_in_executor(pool, deferred.work)
             reply.header["re"] = rid
             frames = encode_message(reply)  # a non-JSON value is a bug: answer internal
@@ -870,17 +881,17 @@ class Server:
         state = world.state()
         return Identities.from_state(state), Memory.from_state(state, log=world.log)
 
-    def _identity_request(self, work: Callable[[World, Identities, Memory], Message]) -> Deferred:
+    def _compute_request(self, work: Callable[[World, Identities, Memory], Message]) -> Deferred:
         def run() -> Message:
             # One consistent set: a world opened meanwhile leaves this request on the old one,
             # whose store then refuses (store_failed) rather than mixing the two.
             world, identities, memory = self.world, self.identities, self.memory
             return work(world, identities, memory)
 
-        return Deferred(run, pool="identity")
+        return Deferred(run, pool="compute")
 
     def _identity_register(self, session: Session, msg: Message) -> Deferred:
-        return self._identity_request(
+        return self._compute_request(
             lambda w, ids, _m: identity_service.register(ids, w, self.assets, msg)
         )
 
@@ -891,31 +902,71 @@ class Server:
                 self._queue(alert)
             return reply
 
-        return self._identity_request(observe)
+        return self._compute_request(observe)
 
     def _identity_query(self, session: Session, msg: Message) -> Deferred:
-        return self._identity_request(lambda _w, ids, _m: identity_service.query(ids, msg))
+        return self._compute_request(lambda _w, ids, _m: identity_service.query(ids, msg))
 
     def _identity_list(self, session: Session, msg: Message) -> Message:
         return identity_service.listing(self.identities)
 
     def _identity_remove(self, session: Session, msg: Message) -> Deferred:
-        return self._identity_request(lambda w, ids, _m: identity_service.remove(ids, w, msg))
+        return self._compute_request(lambda w, ids, _m: identity_service.remove(ids, w, msg))
 
     def _memory_add(self, session: Session, msg: Message) -> Deferred:
-        return self._identity_request(
+        return self._compute_request(
             lambda w, _i, memory: identity_service.memory_add(memory, msg, w.tick)
         )
 
     def _memory_query(self, session: Session, msg: Message) -> Deferred:
-        return self._identity_request(
+        return self._compute_request(
             lambda _w, _i, memory: identity_service.memory_query(memory, msg)
         )
 
     def _memory_summarize(self, session: Session, msg: Message) -> Deferred:
-        return self._identity_request(
+        return self._compute_request(
             lambda _w, _i, memory: identity_service.memory_summarize(memory, msg)
         )
+
+    # -- splat editing (the work itself is splat_service's and continuum.splats') ---------------
+
+    def _splat_select(self, session: Session, msg: Message) -> Deferred:
+        return self._compute_request(
+            lambda w, _i, _m: splat_service.select(self.selections, w, self.assets, msg)
+        )
+
+    def _splat_selection(self, session: Session, msg: Message) -> Message:
+        return splat_service.selection_info(self.selections, msg)
+
+    def _splat_edit(self, session: Session, msg: Message) -> Deferred:
+        entity = msg.header.get("entity")
+
+        def progress(step: int, steps: int) -> None:
+            if step == steps or step % 10 == 0:
+                header = {"entity": entity, "step": step, "steps": steps}
+                self._queue(Message("splat.progress", header), to=session.routing_id)
+
+        return self._compute_request(
+            lambda w, _i, _m: splat_service.edit(
+                self.selections,
+                w,
+                self.assets,
+                msg,
+                progress=progress,
+                edit_targets=self._edit_targets,
+            )
+        )
+
+    def _edit_targets(self, renders: list[np.ndarray], instruction: str) -> list[np.ndarray]:
+        """The image_edit slot's edits of ``renders`` (an optimising splat edit's targets)."""
+        from continuum.generation import parse_request
+
+        generation = self._gen()
+        out = []
+        for image in renders:
+            request = parse_request("image_edit", {"instruction": instruction}, image)
+            out.append(generation.run_now("image_edit", request).pixels)  # type: ignore[union-attr]
+        return out
 
     # -- generation (the work itself is generation_service's and the runtime's) -----------------
 
