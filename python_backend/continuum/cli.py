@@ -203,6 +203,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "bridge": ("continuum.bench.bridge", "bench_bridge"),
     "engine-splats": ("continuum.bench.engine_splats", "bench_engine_splats"),
     "hotreload": ("continuum.bench.hotreload", "bench_hotreload"),
+    "identity": ("continuum.bench.identity", "bench_identity"),
     "physics": ("continuum.bench.physics", "bench_physics"),
     "splats": ("continuum.bench.splats", "bench_splats"),
     "store": ("continuum.bench.store", "bench_store"),

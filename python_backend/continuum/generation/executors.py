@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from continuum.errors import GenerationError, ModelLoadError
-from continuum.generation.models import Model, load_model
+from continuum.generation.models import Cancelled, Model, load_model, raise_outcome, run_outcome
 
 if TYPE_CHECKING:
     from continuum.generation.builtin import Progress
@@ -157,12 +157,8 @@ class RemoteModel:
             except BaseException:
                 actor.cancel.remote()
                 raise
-            kind, value = ray.get(ref)
-        if kind == "ok":
-            return value
-        if kind == "out_of_memory":
-            raise MemoryError(value)
-        raise GenerationError(value)
+            outcome = ray.get(ref)
+        return raise_outcome(*outcome)
 
     def close(self) -> None:
         self._ray.kill(self._actor)
@@ -193,29 +189,13 @@ class _ActorBody:
 
         def progress(step: int, steps: int) -> None:
             if self.cancelled.is_set():
-                raise _Cancelled
+                raise Cancelled
             self.step = (step, steps)
 
-        try:
-            return ("ok", self.model.run(request, progress))
-        except _Cancelled:
-            return ("cancelled", "cancelled")
-        except GenerationError as exc:
-            return ("failed", str(exc))
-        except MemoryError as exc:
-            return ("out_of_memory", f"out of memory: {exc}")
-        except Exception as exc:
-            text = str(exc)
-            if "out of memory" in text.lower():
-                return ("out_of_memory", f"out of memory: {text}")
-            return ("failed", f"the model failed: {exc!r}")
+        return run_outcome(self.model, request, progress)
 
     def progress(self) -> tuple[int, int]:
         return self.step
 
     def cancel(self) -> None:
         self.cancelled.set()
-
-
-class _Cancelled(Exception):
-    pass

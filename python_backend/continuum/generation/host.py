@@ -21,6 +21,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from continuum.errors import GenerationError, ModelLoadError
+from continuum.generation.models import Cancelled, load_model, raise_outcome, run_outcome
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -84,14 +85,7 @@ class HostedModel:
                     self._send(("cancel",))
                     self._drain()
                     raise
-        kind = reply[0]
-        if kind == "ok":
-            return reply[1]
-        if kind == "out_of_memory":
-            raise MemoryError(reply[1])
-        if kind == "cancelled":
-            raise GenerationError("the model's process stopped the job")
-        raise GenerationError(reply[1])
+        return raise_outcome(*reply)
 
     def close(self) -> None:
         """Stop the child (at once if it does not stop within a few seconds). Idempotent."""
@@ -138,17 +132,12 @@ class HostedModel:
         )
 
 
-class _Cancelled(Exception):
-    pass
-
-
 def _child_main(conn: Connection, slot: str, spec: ModelSpec, torch_threads: int | None) -> None:
     """The child process: load, answer, then serve runs until told to close."""
     if torch_threads is not None:
         import torch
 
         torch.set_num_threads(torch_threads)
-    from continuum.generation.models import load_model
 
     try:
         model = load_model(slot, spec)
@@ -177,19 +166,7 @@ def _run(conn: Connection, model: Any, request: Request) -> tuple:
     def progress(step: int, steps: int) -> None:
         while conn.poll(0):
             if conn.recv()[0] == "cancel":
-                raise _Cancelled
+                raise Cancelled
         conn.send(("progress", step, steps))
 
-    try:
-        return ("ok", model.run(request, progress))
-    except _Cancelled:
-        return ("cancelled",)
-    except GenerationError as exc:
-        return ("failed", str(exc))
-    except MemoryError as exc:
-        return ("out_of_memory", f"out of memory: {exc}")
-    except Exception as exc:
-        text = str(exc)
-        if "out of memory" in text.lower():
-            return ("out_of_memory", f"out of memory: {text}")
-        return ("failed", f"the model failed: {exc!r}")
+    return run_outcome(model, request, progress)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from continuum.errors import GenerationError
 from continuum.generation.builtin import BuiltinModel, Progress
 from continuum.generation.slots import Request, Result
 from continuum.generation.specs import ModelSpec
@@ -41,3 +42,37 @@ def load_model(slot: str, spec: ModelSpec) -> Model:
     from continuum.generation.diffusers_models import load_diffusers  # torch-heavy
 
     return load_diffusers(slot, spec)
+
+
+class Cancelled(Exception):
+    """Raised by the progress callback of a model run in another process to stop it."""
+
+
+def run_outcome(model: Model, request: Request, progress: Progress) -> tuple[str, Any]:
+    """Run ``request`` where the model lives (a child process, a Ray actor) and report the end
+    as plain data for the caller: ``("ok", result)``, ``("cancelled", text)``, ``("failed",
+    text)`` or ``("out_of_memory", text)``; ``raise_outcome`` turns it back on the other side."""
+    try:
+        return ("ok", model.run(request, progress))
+    except Cancelled:
+        return ("cancelled", "cancelled")
+    except GenerationError as exc:
+        return ("failed", str(exc))
+    except MemoryError as exc:
+        return ("out_of_memory", f"out of memory: {exc}")
+    except Exception as exc:
+        text = str(exc)
+        if "out of memory" in text.lower():
+            return ("out_of_memory", f"out of memory: {text}")
+        return ("failed", f"the model failed: {exc!r}")
+
+
+def raise_outcome(kind: str, value: Any) -> Result:
+    """The result of a ``run_outcome``, or its error raised here."""
+    if kind == "ok":
+        return value
+    if kind == "out_of_memory":
+        raise MemoryError(value)
+    if kind == "cancelled":
+        raise GenerationError("the model's process stopped the job")
+    raise GenerationError(value)

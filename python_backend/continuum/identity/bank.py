@@ -6,20 +6,25 @@ summed quality of the observations merged into it; ``uses``: how often it was re
 observation updates the bank by one rule (``update``), with ``d`` its cosine distance to the
 nearest slot:
 
-1. ``d <= merge``: it is that slot seen again: merged into it (a weighted mean, renormalised;
-   the reference image is replaced when the observation's quality is higher) -> "merged".
-2. ``d >= novelty`` and ``quality >= min_quality``: a new view worth keeping: inserted; at
-   capacity the least useful slot goes first (below) -> "inserted" or "replaced".
+1. ``d <= merge``: it is that slot seen again: merged into it (a weighted mean with the slot's
+   weight capped at ``max_weight``, so that a slot follows its view as it slowly changes;
+   renormalised; the reference image is replaced when the observation's quality is higher)
+   -> "merged". A slot made at registration (pinned: the identity's anchor) keeps its vector.
+2. ``d >= novelty`` and ``quality >= min_quality``: a new view worth keeping: inserted, but
+   **provisional**: it counts for nothing (re-identification, drift, retrieval) until a later
+   observation merges into it, which confirms it. A one-off observation that was not this entity
+   at all (a tracker's mistake) thus never speaks for the identity, and goes first at eviction.
+   At capacity a slot goes first (below) -> "inserted" or "replaced".
 3. otherwise (neither close nor confidently new): the bank is left as it was -> "skipped".
 
-**Eviction** keeps the bank useful and diverse: each unpinned slot scores
-``usefulness = weight' + uses' + (1 - redundancy)``, where ``weight'`` and ``uses'`` are the
-slot's weight and uses over the bank's largest, and ``redundancy`` its highest similarity to another
-slot; the lowest goes. Slots made at registration are pinned (the identity's anchors) and never
-go, so a bank cannot drift away from who it was registered as.
+**Eviction** takes the oldest provisional slot if there is one; else it keeps the bank useful and
+diverse: each unpinned slot scores ``usefulness = weight' + uses' + (1 - redundancy)``, where
+``weight'`` and ``uses'`` are the slot's weight and uses over the bank's largest, and
+``redundancy`` its highest similarity to another slot; the lowest goes. Pinned slots never go, so
+a bank cannot drift away from who it was registered as.
 
 **Drift** of an observation is ``1 - s``, with ``s`` the weight-averaged similarity to its
-``drift_k`` nearest slots: 0 is the stored identity exactly, 1 unrelated, 2 opposite.
+``drift_k`` nearest confirmed slots: 0 is the stored identity exactly, 1 unrelated, 2 opposite.
 
 The policies "fifo" (insert every observation, the oldest goes) and "single" (the first reference
 only, never updated) are the baselines the benchmark compares against. ``update_reference`` is
@@ -54,6 +59,7 @@ class BankConfig:
         drift_k: the nearest slots the drift score averages over.
         drift_threshold: drift above which an observation of the entity raises an alert.
         policy: "adaptive" (the rule above), "fifo" or "single" (baselines).
+        max_weight: the weight a slot's mean keeps against a new observation, at most.
     """
 
     capacity: int = 32
@@ -63,6 +69,7 @@ class BankConfig:
     drift_k: int = 3
     drift_threshold: float = 0.35
     policy: str = "adaptive"
+    max_weight: float = 8.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.capacity <= 4096:
@@ -88,6 +95,7 @@ class Slot:
     asset: str | None = None  # the reference image, an asset hash
     meta: dict[str, Any] = field(default_factory=dict)
     pinned: bool = False
+    confirmed: bool = True  # False: provisional (inserted, not seen again yet)
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,7 @@ class IdentityBank:
         config: the update rule's settings.
         vectors: where to keep the slots' vectors (a registry passes rows of its pool, so that
             re-identification is one matrix product over every bank); default: its own.
+        active: likewise, where to keep which slots count  # [capacity] bool
     """
 
     def __init__(
@@ -121,6 +130,7 @@ class IdentityBank:
         config: BankConfig = BankConfig(),
         *,
         vectors: np.ndarray | None = None,
+        active: np.ndarray | None = None,
     ) -> None:
         if not isinstance(entity, str) or not entity:
             raise IdentityError(f"an identity needs a non-empty entity id, got {entity!r:.40}")
@@ -132,6 +142,8 @@ class IdentityBank:
         elif vectors.shape != (config.capacity, dim) or vectors.dtype != np.float32:
             raise IdentityError(f"vectors must be float32 [{config.capacity}, {dim}]")
         self.vectors = vectors  # [capacity, dim]; a registry's pool gives a view of its own
+        # which slots count (confirmed ones); the pool's view too, for re-identification
+        self.active = np.zeros(config.capacity, bool) if active is None else active  # [capacity]
         self.slots: list[Slot] = []
         self.updates = 0
         self.drift: float | None = None
@@ -192,16 +204,15 @@ class IdentityBank:
             raise IdentityError(f"quality must be in [0, 1], got {quality!r}")
         when = time.time() if when is None else when
         self.updates += 1
-        if not self.slots:
+        if not self.active[: len(self.slots)].any():  # nothing counts yet: this view does
             slot = self._insert(v, Slot(quality, quality, when, asset=asset, meta=dict(meta or {})))
             self.drift = 1.0
             return Update("inserted", slot, 0.0, 1.0)
-        sims = self.matrix @ v
-        nearest = int(np.argmax(sims))
-        similarity = float(sims[nearest])
-        drift = self._drift(sims)
+        sims = self.matrix @ v  # every slot: a provisional one may be merged into
+        counted = np.where(self.active[: len(sims)], sims, -np.inf)
+        similarity = float(np.max(counted))
+        drift = self._drift(counted)
         self.drift = drift
-        distance = 1.0 - similarity
         policy = self.config.policy
         if policy == "single":
             return Update("skipped", -1, similarity, drift)
@@ -210,11 +221,14 @@ class IdentityBank:
             replaced = len(self.slots) == self.config.capacity
             slot = self._insert(v, new, evict=self._oldest)
             return Update("replaced" if replaced else "inserted", slot, similarity, drift)
+        nearest = int(np.argmax(sims))
+        distance = 1.0 - float(sims[nearest])
         if distance <= self.config.merge:
             self._merge(nearest, v, quality, asset, when)
             return Update("merged", nearest, similarity, drift)
         if distance >= self.config.novelty and quality >= self.config.min_quality:
             replaced = len(self.slots) == self.config.capacity
+            new.confirmed = False
             slot = self._insert(v, new)
             return Update("replaced" if replaced else "inserted", slot, similarity, drift)
         return Update("skipped", -1, similarity, drift)
@@ -222,30 +236,29 @@ class IdentityBank:
     # -- reading -----------------------------------------------------------------------------
 
     def similarity(self, vector: np.ndarray) -> float:
-        """The highest cosine similarity of ``vector`` to a slot (-1 for an empty bank)."""
-        v = self._check(vector)
-        return float(np.max(self.matrix @ v)) if self.slots else -1.0
+        """The highest cosine similarity of ``vector`` to a confirmed slot (-1: none)."""
+        sims = self._counted(self._check(vector))
+        return float(np.max(sims)) if np.isfinite(sims).any() else -1.0
 
     def drift_of(self, vector: np.ndarray) -> float:
-        """The drift of ``vector`` against the bank (1.0 for an empty bank)."""
-        v = self._check(vector)
-        return self._drift(self.matrix @ v) if self.slots else 1.0
+        """The drift of ``vector`` against the bank (1.0 for a bank with no confirmed slot)."""
+        sims = self._counted(self._check(vector))
+        return self._drift(sims) if np.isfinite(sims).any() else 1.0
 
     def retrieve(self, query: np.ndarray | None = None, k: int = 4) -> list[tuple[int, float]]:
         """The ``k`` best slots ``(index, similarity)``: the most similar to ``query``, or
         without one the most useful (weight, then recency; similarity is then 1.0). Counts
         a use of each."""
-        if not self.slots:
+        counted = [i for i in range(len(self.slots)) if self.active[i]]
+        if not counted:
             return []
         if query is not None:
-            sims = self.matrix @ self._check(query)
-            order = np.argsort(-sims, kind="stable")[:k]
+            sims = self._counted(self._check(query))
+            order = np.argsort(-sims, kind="stable")[: min(k, len(counted))]
             picked = [(int(i), float(sims[i])) for i in order]
         else:
-            order = sorted(
-                range(len(self.slots)), key=lambda i: (-self.slots[i].weight, -self.slots[i].time)
-            )[:k]
-            picked = [(i, 1.0) for i in order]
+            order = sorted(counted, key=lambda i: (-self.slots[i].weight, -self.slots[i].time))
+            picked = [(i, 1.0) for i in order[:k]]
         for i, _ in picked:
             self.slots[i].uses += 1
         return picked
@@ -293,6 +306,7 @@ class IdentityBank:
             raise IdentityError(f"not an identity bank: {exc}") from None
         bank.vectors[: len(slots)] = vectors
         bank.slots = slots
+        bank.active[: len(slots)] = [s.confirmed for s in slots]
         bank.updates = int(doc.get("updates", 0))
         bank.drift = doc.get("drift")
         bank._clock = len(slots)
@@ -312,22 +326,31 @@ class IdentityBank:
             raise IdentityError(f"identity {self.entity!r}: an embedding must be finite, non-zero")
         return v / norm
 
+    def _counted(self, v: np.ndarray) -> np.ndarray:
+        """``v``'s similarity to each slot, -inf for the provisional ones  # [len]"""
+        return np.where(self.active[: len(self.slots)], self.matrix @ v, -np.inf)
+
     def _drift(self, sims: np.ndarray) -> float:
-        k = min(self.config.drift_k, len(sims))
+        """From similarities with -inf for slots that do not count."""
+        k = min(self.config.drift_k, int(np.isfinite(sims).sum()))
         top = np.argpartition(-sims, k - 1)[:k]
         weights = np.array([self.slots[i].weight for i in top], np.float64) + 1e-9
         return float(1.0 - np.dot(weights, sims[top]) / weights.sum())
 
     def _merge(self, i: int, v: np.ndarray, quality: float, asset: str | None, when: float) -> None:
         slot = self.slots[i]
-        merged = self.vectors[i] * slot.weight + v * quality
-        norm = float(np.linalg.norm(merged))
-        if norm > 0:
-            self.vectors[i] = merged / norm
+        weight = min(slot.weight, self.config.max_weight)
+        if not slot.pinned:  # an anchor stays as it was registered
+            merged = self.vectors[i] * weight + v * quality
+            norm = float(np.linalg.norm(merged))
+            if norm > 0:
+                self.vectors[i] = merged / norm
         if asset is not None and quality > slot.quality:
             slot.asset, slot.quality = asset, quality
-        slot.weight += quality
+        slot.weight = min(weight + quality, self.config.max_weight)
         slot.time = max(slot.time, when)
+        slot.confirmed = True
+        self.active[i] = True
 
     def _insert(self, v: np.ndarray, slot: Slot, *, evict: Any = None) -> int:
         slot.meta.setdefault("order", self._clock)
@@ -344,6 +367,7 @@ class IdentityBank:
                 )
             self.slots[i] = slot
         self.vectors[i] = v
+        self.active[i] = slot.confirmed
         return i
 
     def _oldest(self) -> int:
@@ -351,6 +375,9 @@ class IdentityBank:
 
     def _least_useful(self) -> int:
         """The unpinned slot to evict (-1: none can be)."""
+        provisional = [i for i, s in enumerate(self.slots) if not s.confirmed]
+        if provisional:
+            return min(provisional, key=lambda i: self.slots[i].meta.get("order", 0))
         free = [i for i, s in enumerate(self.slots) if not s.pinned]
         if not free:
             return -1
@@ -369,74 +396,84 @@ def update_reference(
 ) -> Update:
     """``IdentityBank.update`` done slot by slot in plain Python (adaptive policy, no assets):
     the reference the vectorised update is tested against. Changes ``bank`` the same way."""
+    config = bank.config
     v = [float(x) for x in vector]
     norm = math.sqrt(sum(x * x for x in v))
     v = [x / norm for x in v]
-    config = bank.config
+
+    def dot(a: Any, b: Any) -> float:
+        return sum(float(x) * float(y) for x, y in zip(a, b, strict=True))
+
+    def put(i: int, slot: Slot, vec: list[float]) -> None:
+        bank.vectors[i] = vec
+        bank.active[i] = slot.confirmed
+
     bank.updates += 1
-    if not bank.slots:
-        bank.slots.append(Slot(quality, quality, when, meta={"order": bank._clock}))
+    n = len(bank.slots)
+    if not any(s.confirmed for s in bank.slots):
+        slot = Slot(quality, quality, when, meta={"order": bank._clock})
         bank._clock += 1
-        bank.vectors[0] = v
+        if n < config.capacity:
+            bank.slots.append(slot)
+            i = n
+        else:
+            i = min(range(n), key=lambda j: bank.slots[j].meta.get("order", 0))
+            bank.slots[i] = slot
+        put(i, slot, v)
         bank.drift = 1.0
-        return Update("inserted", 0, 0.0, 1.0)
-    sims = [
-        sum(a * b for a, b in zip(bank.vectors[i].tolist(), v, strict=True))
-        for i in range(len(bank.slots))
-    ]
-    nearest = max(range(len(sims)), key=lambda i: (sims[i], -i))
-    ranked = sorted(range(len(sims)), key=lambda i: -sims[i])[: config.drift_k]
+        return Update("inserted", i, 0.0, 1.0)
+    sims = [dot(bank.vectors[i], v) for i in range(n)]
+    counted = [i for i in range(n) if bank.slots[i].confirmed]
+    best = max(sims[i] for i in counted)
+    ranked = sorted(counted, key=lambda i: -sims[i])[: config.drift_k]
     total = sum(bank.slots[i].weight + 1e-9 for i in ranked)
     drift = 1.0 - sum((bank.slots[i].weight + 1e-9) * sims[i] for i in ranked) / total
     bank.drift = drift
-    distance = 1.0 - sims[nearest]
-    if distance <= config.merge:
+    nearest = max(range(n), key=lambda i: (sims[i], -i))
+    if 1.0 - sims[nearest] <= config.merge:
         slot = bank.slots[nearest]
-        merged = [
-            a * slot.weight + b * quality
-            for a, b in zip(bank.vectors[nearest].tolist(), v, strict=True)
-        ]
-        n = math.sqrt(sum(x * x for x in merged))
-        bank.vectors[nearest] = [x / n for x in merged]
-        slot.weight += quality
+        weight = min(slot.weight, config.max_weight)
+        if not slot.pinned:
+            merged = [
+                a * weight + b * quality for a, b in zip(bank.vectors[nearest], v, strict=True)
+            ]
+            m = math.sqrt(sum(x * x for x in merged))
+            bank.vectors[nearest] = [x / m for x in merged]
+        slot.weight = min(weight + quality, config.max_weight)
         slot.time = max(slot.time, when)
-        return Update("merged", nearest, sims[nearest], drift)
-    if distance >= config.novelty and quality >= config.min_quality:
-        new = Slot(quality, quality, when, meta={"order": bank._clock})
+        slot.confirmed = True
+        bank.active[nearest] = True
+        return Update("merged", nearest, best, drift)
+    if 1.0 - sims[nearest] >= config.novelty and quality >= config.min_quality:
+        new = Slot(quality, quality, when, meta={"order": bank._clock}, confirmed=False)
         bank._clock += 1
-        if len(bank.slots) < config.capacity:
+        if n < config.capacity:
             bank.slots.append(new)
-            i, action = len(bank.slots) - 1, "inserted"
+            i, action = n, "inserted"
         else:
-            free = [j for j, s in enumerate(bank.slots) if not s.pinned]
-            if not free:
+            provisional = [j for j in range(n) if not bank.slots[j].confirmed]
+            free = [j for j in range(n) if not bank.slots[j].pinned]
+            if provisional:
+                i = min(provisional, key=lambda j: bank.slots[j].meta.get("order", 0))
+            elif free:
+                red = [
+                    max(
+                        (dot(bank.vectors[j], bank.vectors[o]) for o in range(n) if o != j),
+                        default=-math.inf,
+                    )
+                    for j in range(n)
+                ]
+                wmax = max(s.weight for s in bank.slots)
+                umax = max(max(s.uses for s in bank.slots), 1)
+                use = [
+                    s.weight / wmax + s.uses / umax + (1 - r)
+                    for s, r in zip(bank.slots, red, strict=True)
+                ]
+                i = min(free, key=lambda j: (use[j], bank.slots[j].time))
+            else:
                 raise IdentityError("every slot is pinned")
-            n = len(bank.slots)
-            red = [
-                max(
-                    (
-                        sum(
-                            a * b
-                            for a, b in zip(
-                                bank.vectors[j].tolist(), bank.vectors[o].tolist(), strict=True
-                            )
-                        )
-                        for o in range(n)
-                        if o != j
-                    ),
-                    default=-math.inf,
-                )
-                for j in range(n)
-            ]
-            wmax = max(s.weight for s in bank.slots)
-            umax = max(max(s.uses for s in bank.slots), 1)
-            use = [
-                s.weight / wmax + s.uses / umax + (1 - r)
-                for s, r in zip(bank.slots, red, strict=True)
-            ]
-            i = min(free, key=lambda j: (use[j], bank.slots[j].time))
             bank.slots[i] = new
             action = "replaced"
-        bank.vectors[i] = v
-        return Update(action, i, sims[nearest], drift)
-    return Update("skipped", -1, sims[nearest], drift)
+        put(i, new, v)
+        return Update(action, i, best, drift)
+    return Update("skipped", -1, best, drift)

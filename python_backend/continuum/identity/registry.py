@@ -57,6 +57,7 @@ class _Pool:
     def __init__(self, dim: int, capacity: int) -> None:
         self.dim, self.capacity = dim, capacity
         self.rows = np.zeros((8 * capacity, dim), np.float32)  # [blocks x capacity, dim]
+        self.active = np.zeros(8 * capacity, bool)  # rows that count  # [blocks x capacity]
         self.banks: list[IdentityBank | None] = []  # by block; None: a free block
 
     def block(self) -> int:
@@ -68,22 +69,26 @@ class _Pool:
         if needed > len(self.rows):  # grow by doubling; every bank gets its new view
             grown = np.zeros((2 * len(self.rows), self.dim), np.float32)
             grown[: len(self.rows)] = self.rows
-            self.rows = grown
+            active = np.zeros(2 * len(self.rows), bool)
+            active[: len(self.active)] = self.active
+            self.rows, self.active = grown, active
             for j, bank in enumerate(self.banks):
                 if bank is not None:
-                    bank.vectors = self.view(j)
+                    bank.vectors, bank.active = self.view(j), self.active_view(j)
         return len(self.banks) - 1
 
     def view(self, block: int) -> np.ndarray:
         return self.rows[block * self.capacity : (block + 1) * self.capacity]
 
+    def active_view(self, block: int) -> np.ndarray:
+        return self.active[block * self.capacity : (block + 1) * self.capacity]
+
     def best(self, vector: np.ndarray) -> np.ndarray:
         """Each block's highest similarity to ``vector`` (-inf for free blocks)  # [blocks]"""
         n = len(self.banks)
-        sims = (self.rows[: n * self.capacity] @ vector).reshape(n, self.capacity)
-        counts = np.array([len(b) if b is not None else 0 for b in self.banks])
-        sims[np.arange(self.capacity)[None, :] >= counts[:, None]] = -np.inf
-        return sims.max(axis=1, initial=-np.inf)
+        rows = n * self.capacity
+        sims = np.where(self.active[:rows], self.rows[:rows] @ vector, -np.inf)
+        return sims.reshape(n, self.capacity).max(axis=1, initial=-np.inf)
 
 
 class Identities:
@@ -276,7 +281,9 @@ class Identities:
                 f"and {config.capacity}"
             )
         block = pool.block()
-        bank = IdentityBank(entity, kind, dim, config, vectors=pool.view(block))
+        bank = IdentityBank(
+            entity, kind, dim, config, vectors=pool.view(block), active=pool.active_view(block)
+        )
         pool.banks[block] = bank
         self._banks[entity], self._blocks[entity] = bank, block
         return bank
@@ -285,6 +292,7 @@ class Identities:
         saved = IdentityBank.from_json(doc)
         bank = self._new_bank(entity, saved.kind, saved.dim, saved.config)
         bank.vectors[: len(saved)] = saved.matrix
+        bank.active[: len(saved)] = saved.active[: len(saved)]
         bank.slots, bank.updates, bank.drift = saved.slots, saved.updates, saved.drift
         bank._clock = saved._clock
 
@@ -294,6 +302,7 @@ class Identities:
         pool = self._pools[bank.kind]
         pool.banks[block] = None
         pool.view(block)[:] = 0
+        pool.active_view(block)[:] = False
 
     def _check_dim(self, kind: str, dim: int) -> None:
         want = self.dims.get(kind)
