@@ -201,6 +201,7 @@ def _bench(args: argparse.Namespace) -> int:
 # name -> (module, function): imported on use, so each loads only what it measures
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "bridge": ("continuum.bench.bridge", "bench_bridge"),
+    "edit": ("continuum.bench.edit", "bench_edit"),
     "engine-splats": ("continuum.bench.engine_splats", "bench_engine_splats"),
     "hotreload": ("continuum.bench.hotreload", "bench_hotreload"),
     "identity": ("continuum.bench.identity", "bench_identity"),

@@ -240,7 +240,7 @@ def edit(
                 from continuum.splats import render_splats
 
                 renders = [
-                    (render_splats(cloud, c).image.clamp(0, 1) * 255)
+                    (render_splats(cloud, c).rgb.clamp(0, 1) * 255)
                     .round()
                     .to(torch.uint8)
                     .numpy()
