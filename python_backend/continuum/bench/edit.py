@@ -1,9 +1,9 @@
 """``continuum bench edit``: how well 2D masks lift to Gaussians, and what edits cost.
 
 The scene (``part_scene``): three parts of ``per_part`` Gaussians each, with ground-truth part
-labels: a sphere shell (red), a box shell beside it (green) and a torus around both (blue), their
-Gaussians small and opaque enough to form surfaces that hide one another from some views. Eight
-cameras circle the scene at two heights, ``side`` pixels square.
+labels: a round blob (red), a flat disc (green) and a long bar (blue), 1.2 m apart, each
+Gaussian small (3 cm) and fairly opaque, so that the parts hide one another from some views.
+Eight cameras circle the scene at two heights, ``side`` pixels square.
 
 - ``select_miou_1view``, ``select_miou_3view``, ``select_miou_8view``: for each part, the mask a
   user would paint in each view (the part's pixels where it is in front: its own alpha above 0.5
@@ -34,38 +34,22 @@ from continuum.splats.sh import rgb_to_sh0
 
 
 def part_scene(per_part: int = 2000, *, seed: int = 0) -> tuple[SplatCloud, torch.Tensor]:
-    """Three parts (sphere shell, box shell, torus) and each Gaussian's part  # [N], [N]"""
+    """Three parts, each a cloud of ``per_part`` Gaussians of its own shape and colour (a round
+    blob, a flat disc, a long bar) 1.2 m apart, and each Gaussian's part  # [N], [N]"""
     g = torch.Generator().manual_seed(seed)
-
-    def sphere(n: int) -> torch.Tensor:
-        d = torch.randn(n, 3, generator=g)
-        return d / d.norm(dim=1, keepdim=True) * 0.5 + torch.tensor([-0.6, 0.0, 0.0])
-
-    def box(n: int) -> torch.Tensor:
-        p = torch.rand(n, 3, generator=g) * 2 - 1
-        face = torch.randint(0, 3, (n,), generator=g)
-        p[torch.arange(n), face] = torch.sign(p[torch.arange(n), face])
-        return p * 0.35 + torch.tensor([0.6, 0.0, 0.0])
-
-    def torus(n: int) -> torch.Tensor:
-        u, v = torch.rand(n, generator=g) * 2 * math.pi, torch.rand(n, generator=g) * 2 * math.pi
-        r = 1.3 + 0.12 * torch.cos(v)
-        return torch.stack([r * torch.cos(u), 0.12 * torch.sin(v), r * torch.sin(u)], dim=1)
-
-    parts = [sphere(per_part), box(per_part), torus(per_part)]
+    shapes = torch.tensor([[0.25, 0.25, 0.25], [0.35, 0.08, 0.35], [0.08, 0.4, 0.08]])
+    centres = torch.tensor([[-1.2, 0.0, 0.0], [0.0, 0.0, 0.6], [1.2, 0.0, 0.0]])
     colours = torch.tensor([[0.9, 0.2, 0.2], [0.2, 0.8, 0.3], [0.2, 0.3, 0.9]])
-    means = torch.cat(parts)
-    n = len(means)
     labels = torch.arange(3).repeat_interleave(per_part)
-    sh = rgb_to_sh0(colours[labels])[:, None, :]  # [N, 1, 3]
-    cloud = SplatCloud(
+    means = torch.randn(3 * per_part, 3, generator=g) * shapes[labels] + centres[labels]
+    n = len(means)
+    return SplatCloud(
         means=means,
         quats=torch.nn.functional.normalize(torch.randn(n, 4, generator=g), dim=1),
         log_scales=torch.full((n, 3), math.log(0.03)),
-        opacity_logits=torch.full((n,), 3.0),
-        sh=sh,
-    )
-    return cloud, labels
+        opacity_logits=torch.full((n,), 2.0),
+        sh=rgb_to_sh0(colours[labels])[:, None, :],  # [N, 1, 3]
+    ), labels
 
 
 def ring_cameras(side: int, count: int = 8) -> list[Camera]:

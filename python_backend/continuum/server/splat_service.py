@@ -240,10 +240,7 @@ def edit(
                 from continuum.splats import render_splats
 
                 renders = [
-                    (render_splats(cloud, c).rgb.clamp(0, 1) * 255)
-                    .round()
-                    .to(torch.uint8)
-                    .numpy()
+                    (render_splats(cloud, c).rgb.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
                     for c in cameras
                 ]
                 targets = edit_targets(renders, str(h["instruction"]))

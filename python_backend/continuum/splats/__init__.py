@@ -11,6 +11,10 @@ Public names:
   the render benchmark's scene, from ``render``
 - ``fit_splats``, ``FitConfig``, ``FitResult``: 3DGS optimisation from posed images (``fit``)
 - ``mesh_to_splats``, ``load_mesh``: surface-aligned Gaussians from a trimesh mesh, from ``mesh``
+- ``selection``: selections of Gaussians (box, sphere, the ray brush, 2D masks lifted by
+  visibility-weighted votes and 3D neighbour smoothing); ``editing``: edits of a selection
+  (delete, recolor, tint, transform, duplicate, optimize) that leave every other Gaussian
+  bit-identical. Modules, imported as ``from continuum.splats import selection, editing``.
 """
 
 from continuum.splats.camera import Camera
