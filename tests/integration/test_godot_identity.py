@@ -86,7 +86,9 @@ def test_appearance_banks_recognise_drift_and_give_their_references(server, tmp_
     assert drift == pytest.approx(far_seen["drift"], abs=1e-5)
     # 4. References, fetched as images of the size the asset says, pixel for pixel.
     references = r["queried"]["header"]["references"]
-    assert len(references) == 2, references  # the registered image and the brightened one
+    # the registered image; the brightened one was inserted provisional (not yet seen again), so
+    # it does not count yet
+    assert len(references) == 1, references
     assert len(r["ranked"]["header"]["references"]) == 1
     for reference, fetched in zip(references, r["fetched"], strict=True):
         assert fetched["error"] is None and fetched["rgb8"], fetched
@@ -95,7 +97,7 @@ def test_appearance_banks_recognise_drift_and_give_their_references(server, tmp_
         assert fetched["size"] == [info.meta["width"], info.meta["height"]] == _thumbnail_size(cat)
         assert fetched["sha256"] == reference["asset"]  # the asset's octets are the pixels
     assert r["again_size"] == r["fetched"][0]["size"]
-    assert r["asset_stats"]["from_cache"] == 1 and r["asset_stats"]["fetched"] == 2
+    assert r["asset_stats"]["from_cache"] == 1 and r["asset_stats"]["fetched"] == 1
     # 5. Listed, removed, then unknown.
     assert sorted(b["entity"] for b in r["listed"]["header"]["banks"]) == ["cat", "other"]
     assert r["removed"]["header"]["entity"] == "other" and r["banks_known"] == ["cat"]

@@ -941,10 +941,14 @@ class Server:
     def _splat_edit(self, session: Session, msg: Message) -> Deferred:
         entity = msg.header.get("entity")
 
+        sent = [0.0]
+
         def progress(step: int, steps: int) -> None:
-            if step == steps or step % 10 == 0:
+            now = time.monotonic()
+            if step == steps or now - sent[0] >= 0.05:  # at most 20 a second, and the last
+                sent[0] = now
                 header = {"entity": entity, "step": step, "steps": steps}
-                self._queue(Message("splat.progress", header), to=session.routing_id)
+                self._send_now(Message("splat.progress", header), session.routing_id)
 
         return self._compute_request(
             lambda w, _i, _m: splat_service.edit(
@@ -1171,6 +1175,19 @@ class Server:
         self._outbox.extend((to, m) for m in messages)
         try:
             loop.call_soon_threadsafe(self._flush_outbox)
+        except RuntimeError:
+            return  # the loop closed since: the server stopped
+
+    def _send_now(self, message: Message, to: bytes) -> None:
+        """Send ``message`` to session ``to`` at once, past the outbox: progress of the very
+        request whose reply the outbox waits for. Any thread."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(
+                lambda: self._spawn(self._push(to, message), "continuum-progress")
+            )
         except RuntimeError:
             return  # the loop closed since: the server stopped
 

@@ -151,11 +151,14 @@ func is_backend_connected() -> bool:
 ## [code]not_connected[/code], [code]timeout[/code], [code]disconnected[/code] and the encoder's
 ## [code]bad_message[/code], [code]bad_blob[/code], [code]too_large[/code]. [param blobs] take
 ## PackedByteArray, PackedFloat32Array, PackedFloat64Array, PackedInt32Array, PackedInt64Array or
-## message_codec.gd [code]make_blob()[/code] values.
-func request(kind: String, header: Dictionary = {}, blobs: Array = []) -> Dictionary:
+## message_codec.gd [code]make_blob()[/code] values. [param timeout_s] above 0 replaces
+## [member request_timeout_s] for this request (a long one, such as an optimisation).
+func request(
+	kind: String, header: Dictionary = {}, blobs: Array = [], timeout_s: float = 0.0
+) -> Dictionary:
 	if state != State.CONNECTED:
 		return _not_connected()
-	return await _send_request(kind, header, blobs)
+	return await _send_request(kind, header, blobs, timeout_s)
 
 
 ## Subscribes to stream topics: sends [code]subscribe[/code], connects the SUB socket to the
@@ -203,7 +206,9 @@ func _apply_settings(args: PackedStringArray) -> void:
 				push_warning("[continuum] ignoring %s: the port must be an integer" % arg)
 
 
-func _send_request(kind: String, header: Dictionary, blobs: Array) -> Dictionary:
+func _send_request(
+	kind: String, header: Dictionary, blobs: Array, timeout_s: float = 0.0
+) -> Dictionary:
 	var id := _next_id
 	_next_id += 1
 	var fields := header.duplicate()
@@ -215,7 +220,8 @@ func _send_request(kind: String, header: Dictionary, blobs: Array) -> Dictionary
 		return _error_reply(id, "not_connected", "the connection to the backend is down")
 	var pending := _Pending.new()
 	pending.kind = kind
-	pending.deadline_ms = Time.get_ticks_msec() + int(request_timeout_s * 1000.0)
+	pending.timeout_s = timeout_s if timeout_s > 0.0 else request_timeout_s
+	pending.deadline_ms = Time.get_ticks_msec() + int(pending.timeout_s * 1000.0)
 	_pending[id] = pending
 	return await pending.finished
 
@@ -297,7 +303,7 @@ func _expire_requests(now: int) -> void:
 		var pending: _Pending = _pending[id]
 		_pending.erase(id)
 		pending.finished.emit(_error_reply(id, "timeout", "no reply to '%s' within %.1f s" % [
-			pending.kind, request_timeout_s]))
+			pending.kind, pending.timeout_s]))
 
 
 func _fail_pending(code: String, message: String) -> void:
@@ -409,4 +415,5 @@ class _Pending:
 	signal finished(reply: Dictionary)
 
 	var kind: String = ""
+	var timeout_s: float = 0.0
 	var deadline_ms: int = 0

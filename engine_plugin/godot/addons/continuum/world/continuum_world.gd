@@ -6,7 +6,8 @@ extends Node3D
 ## Each time its session connects (and on [method reload]) it requests `world.get` and rebuilds
 ## the children it made from the reply's entities: one Node3D per entity, see
 ## entity_builder.gd. Children added by hand are left alone. Without a [member session_path] it
-## uses the "Continuum" autoload. It builds only in a running game, not in the editor.
+## uses the "Continuum" autoload. It builds only in a running game, not in the editor (unless
+## [member sync_in_editor]).
 ##
 ## An entity with a `splat` component gets a SplatInstance3D whose cloud is set once the pack
 ## that the component names by hash is fetched (asset_client.gd: verified, cached under user://)
@@ -66,9 +67,14 @@ const AUTOLOAD_PATH := ^"/root/Continuum"
 @export var session_path: NodePath = NodePath():
 	set(value):
 		session_path = value
-		if is_inside_tree() and not Engine.is_editor_hint():
+		if is_inside_tree() and (not Engine.is_editor_hint() or sync_in_editor):
 			_bind_session()
 		update_configuration_warnings()
+
+## Load and follow the world in the editor too (the editor dock's world does, for splat editing).
+## Splat packs are fetched in a running game only: in the editor an entity's splat node names its
+## version (meta [code]continuum_splat[/code]) without a cloud.
+@export var sync_in_editor: bool = false
 
 ## Move the nodes of physics entities as the backend's `poses` stream says.
 @export var follow_physics: bool = true:
@@ -108,7 +114,7 @@ var _held: Array[Dictionary] = []  # world.changed headers that came while loadi
 
 
 func _ready() -> void:
-	if Engine.is_editor_hint():
+	if Engine.is_editor_hint() and not sync_in_editor:
 		return
 	_bind_session()
 

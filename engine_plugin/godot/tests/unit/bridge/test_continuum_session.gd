@@ -120,6 +120,15 @@ func test_request_times_out() -> void:
 	assert_eq(reply.header.get("code"), "timeout")
 	assert_true(Time.get_ticks_msec() - started >= 250, "waited for the timeout")
 	assert_true(_session.is_backend_connected(), "a timeout does not drop the session")
+	# A request of its own timeout: longer or shorter than the session's.
+	started = Time.get_ticks_msec()
+	reply = await _session.request("slow", {}, [], 0.6)
+	assert_eq(reply.header.get("code"), "timeout")
+	assert_true(Time.get_ticks_msec() - started >= 550, "waited for its own timeout")
+	assert_true(str(reply.header.message).contains("0.6 s"), reply.header.message)
+	started = Time.get_ticks_msec()
+	reply = await _session.request("slow", {}, [], 0.1)
+	assert_true(Time.get_ticks_msec() - started < 280, "a shorter one")
 
 
 func test_pending_requests_fail_when_the_connection_drops_and_it_reconnects() -> void:

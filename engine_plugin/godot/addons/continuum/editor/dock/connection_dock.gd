@@ -22,6 +22,11 @@ extends VBoxContainer
 ## The "Models" and "Jobs" parts (section 14, models_panel.gd) show each generation slot's model
 ## and state, bind a model folder to a slot, follow and cancel the dock's jobs, and Try a small
 ## text_to_image; they work through a ContinuumGenerator on the dock's session.
+##
+## The "Splats" part (section 16, splat_edit_panel.gd) selects an entity's splats and deletes,
+## recolours, tints, moves or duplicates them, and undoes; it works through a
+## ContinuumSplatEditor on a ContinuumWorld of the dock's session that mirrors the backend's world
+## (in a SubViewport of its own, so its nodes never show in the editor's views).
 
 ## Emitted when a save of the synced splats ended: the paths written and the problems met.
 signal splats_saved(paths: PackedStringArray, problems: PackedStringArray)
@@ -35,6 +40,9 @@ const ContinuumGeneratorScript = preload(
 	"res://addons/continuum/generation/continuum_generator.gd"
 )
 const ModelsPanel = preload("res://addons/continuum/editor/dock/models_panel.gd")
+const ContinuumWorldScript = preload("res://addons/continuum/world/continuum_world.gd")
+const SplatEditorScript = preload("res://addons/continuum/splats/splat_editor.gd")
+const SplatEditPanel = preload("res://addons/continuum/editor/dock/splat_edit_panel.gd")
 
 ## Where the synced splats are saved.
 const SPLATS_DIR := "res://continuum_assets"
@@ -77,6 +85,9 @@ var _worlds_available: bool = false  # the backend has a worlds folder
 var _world_busy: bool = false  # a world request is in flight
 var _generator: ContinuumGeneratorScript
 var _models_panel: ModelsPanel
+var _splat_world: ContinuumWorldScript
+var _splat_editor: SplatEditorScript
+var _splat_panel: SplatEditPanel
 
 
 func _init() -> void:
@@ -101,6 +112,7 @@ func _init() -> void:
 	_models_panel = ModelsPanel.new(_session, _generator)
 	add_child(_models_panel)
 	move_child(_models_panel, _status_label.get_index())  # Above the status line.
+	_add_splat_part()
 	_refresh()
 
 
@@ -125,6 +137,16 @@ func get_session() -> ContinuumSessionScript:
 ## The "Models" and "Jobs" parts (models_panel.gd).
 func get_models_panel() -> ModelsPanel:
 	return _models_panel
+
+
+## The "Splats" part (splat_edit_panel.gd).
+func get_splat_edit_panel() -> SplatEditPanel:
+	return _splat_panel
+
+
+## The ContinuumWorld the "Splats" part edits (the backend's world, mirrored in the editor).
+func get_splat_world() -> ContinuumWorldScript:
+	return _splat_world
 
 
 ## The connection state as shown, for example "DISCONNECTED".
@@ -344,6 +366,31 @@ func _build_ui() -> void:
 	add_child(_status_label)
 
 
+# The "Splats" part: a world of the dock's session in a viewport of its own (never drawn), an
+# editor on it, and the panel over both.
+func _add_splat_part() -> void:
+	var holder := SubViewport.new()
+	holder.name = "SplatWorld"
+	holder.own_world_3d = true
+	holder.disable_3d = true
+	holder.size = Vector2i(2, 2)
+	holder.render_target_update_mode = SubViewport.UPDATE_DISABLED
+	add_child(holder, false, Node.INTERNAL_MODE_BACK)
+	_splat_world = ContinuumWorldScript.new()
+	_splat_world.name = "World"
+	_splat_world.sync_in_editor = true
+	_splat_world.session_path = ^"../../Session"
+	holder.add_child(_splat_world)
+	_splat_editor = SplatEditorScript.new()
+	_splat_editor.name = "SplatEditor"
+	_splat_editor.world_path = ^"../World"
+	_splat_editor.show_selection = false  # Nothing draws the dock's world.
+	holder.add_child(_splat_editor)
+	_splat_panel = SplatEditPanel.new(_session, _splat_editor)
+	add_child(_splat_panel)
+	move_child(_splat_panel, _status_label.get_index())  # Above the status line.
+
+
 func _build_world_ui() -> void:
 	var separator := HSeparator.new()
 	separator.name = "WorldSeparator"
@@ -493,6 +540,8 @@ func _refresh() -> void:
 	_refresh_world_part(online)
 	if _models_panel != null:
 		_models_panel.refresh()
+	if _splat_panel != null:
+		_splat_panel.refresh()
 
 
 func _refresh_world_part(online: bool) -> void:

@@ -2,7 +2,8 @@ extends "res://tests/test_case.gd"
 ## Tests of addons/continuum/editor/dock/connection_dock.gd, without a backend, its "Save
 ## synced splats to project" against a fake one (fake_asset_backend.gd), its "World" part
 ## against a fake event-sourced backend (fake_world_backend.gd), and its "Models" and "Jobs"
-## parts (models_panel.gd) against a fake generation backend (fake_generation_backend.gd).
+## parts (models_panel.gd) against a fake generation backend (fake_generation_backend.gd), and
+## its "Splats" part (splat_edit_panel.gd) against a fake splat backend (fake_splat_backend.gd).
 
 const ConnectionDock = preload("res://addons/continuum/editor/dock/connection_dock.gd")
 const ContinuumSessionScript = preload("res://addons/continuum/bridge/continuum_session.gd")
@@ -11,6 +12,8 @@ const PackFixture = preload("res://tests/unit/world/pack_fixture.gd")
 const AssetClientTest = preload("res://tests/unit/bridge/test_asset_client.gd")
 const FakeWorldBackend = preload("res://tests/unit/world/fake_world_backend.gd")
 const FakeGenerationBackend = preload("res://tests/unit/generation/fake_generation_backend.gd")
+const FakeSplatBackend = preload("res://tests/unit/splats/fake_splat_backend.gd")
+const SplatEditFixture = preload("res://tests/unit/splats/splat_edit_fixture.gd")
 
 var _dock: ConnectionDock
 var _backend: FakeAssetBackend
@@ -237,8 +240,8 @@ func test_models_part_is_disabled_while_disconnected() -> void:
 	assert_false(_dock.get_node("Models/BindRow/FolderEdit").editable)
 	assert_true(_dock.get_node("Models/TryRow/TryButton").disabled)
 	assert_false(_dock.get_node("Models/TryRow/PromptEdit").editable)
-	assert_eq(_dock.get_node("Models").get_index(), _dock.get_node("StatusLabel").get_index() - 1,
-		"above the status line")
+	assert_eq(_dock.get_node("Models").get_index(), _dock.get_node("StatusLabel").get_index() - 2,
+		"above the splats part and the status line")
 	var result: Dictionary = await _dock.get_models_panel().try_prompt("x")
 	assert_eq(result.error, "not_connected", "asked anyway: an error, no crash")
 
@@ -315,6 +318,41 @@ func test_models_part_of_a_backend_without_generation() -> void:
 		"No generation")), panel.get_note_text())
 	assert_true(_dock.get_node("Models/TryRow/TryButton").disabled)
 	assert_false(_dock.get_node("Models/BindRow/FolderEdit").editable)
+
+
+func test_splats_part_is_disabled_while_disconnected() -> void:
+	var panel := _dock.get_splat_edit_panel()
+	assert_eq(panel.get_index(), _dock.get_node("StatusLabel").get_index() - 1,
+		"above the status line")
+	assert_true(_dock.get_node("Splats/SelectRow/AllButton").disabled)
+	assert_true(_dock.get_node("Splats/UndoButton").disabled)
+	assert_eq(_dock.get_node("Splats/EntityRow/SelectionLabel").text, "-")
+	assert_true(_dock.get_splat_world().sync_in_editor, "the dock's world follows in the editor")
+	assert_eq(_dock.get_splat_world().get_session(), _dock.get_session())
+
+
+func test_splats_part_selects_and_recolours() -> void:
+	_dir = "user://continuum_tests/dock_splats_%d" % Time.get_ticks_usec()
+	_dock.get_splat_world().get_asset_client().cache_dir = _dir
+	var backend := FakeSplatBackend.new()
+	backend.add_splat_entity("cloud", SplatEditFixture.grid(), SplatEditFixture.POSE)
+	add_child(backend)
+	backend.listen()
+	_dock.get_node("Grid/PortSpin").value = backend.router.port
+	_dock.connect_to_backend()
+	var panel := _dock.get_splat_edit_panel()
+	assert_true(await wait_until(func() -> bool: return panel.get_entity() == "cloud"),
+		"the entity with splats listed")
+	await panel.select_all("cloud")
+	assert_eq(_dock.get_node("Splats/EntityRow/SelectionLabel").text, "64 of 64 selected")
+	var made: Dictionary = await panel.apply("recolor", {"color": Color.RED})
+	assert_false(made.has("error"), str(made))
+	assert_eq(backend.headers("splat.edit")[0].color, [1.0, 0.0, 0.0])
+	assert_eq(panel.get_editor().selection_base, made.asset, "selected again on the new version")
+	_dock.disconnect_from_backend()
+	await next_frame()
+	remove_child(backend)
+	backend.queue_free()
 
 
 # Connects the dock to a fake generation backend; waits for the models part to fill.
