@@ -46,6 +46,7 @@ signal job_failed(job: int, code: String, message: String)
 signal models_changed(status: Dictionary)
 
 const ContinuumSessionScript = preload("res://addons/continuum/bridge/continuum_session.gd")
+const SessionLookup = preload("res://addons/continuum/bridge/session_lookup.gd")
 const MessageCodec = preload("res://addons/continuum/bridge/message_codec.gd")
 
 ## The slots, in the backend's order.
@@ -81,16 +82,7 @@ func _ready() -> void:
 
 
 func _get_configuration_warnings() -> PackedStringArray:
-	var problems := PackedStringArray()
-	if session_path.is_empty():
-		if not ProjectSettings.has_setting("autoload/Continuum") and _find_session() == null:
-			problems.append(
-				"No session: set session_path to a ContinuumSession, or enable the Continuum "
-				+ "plugin (it adds the \"Continuum\" autoload)."
-			)
-	elif is_inside_tree() and _find_session() == null:
-		problems.append("session_path does not point to a ContinuumSession node.")
-	return problems
+	return SessionLookup.warnings(self, session_path)
 
 
 ## The session this node generates through, or null when none can be found.
@@ -229,10 +221,7 @@ static func decode_result(header: Dictionary, blobs: Array) -> Dictionary:
 
 
 func _find_session() -> ContinuumSessionScript:
-	if not is_inside_tree():
-		return null
-	var path := AUTOLOAD_PATH if session_path.is_empty() else session_path
-	return get_node_or_null(path) as ContinuumSessionScript
+	return SessionLookup.find(self, session_path)
 
 
 func _bind_session() -> void:

@@ -35,6 +35,7 @@ extends Node
 signal drift_detected(entity: String, drift: float, threshold: float)
 
 const ContinuumSessionScript = preload("res://addons/continuum/bridge/continuum_session.gd")
+const SessionLookup = preload("res://addons/continuum/bridge/session_lookup.gd")
 const ContinuumGeneratorScript = preload(
 	"res://addons/continuum/generation/continuum_generator.gd"
 )
@@ -74,16 +75,7 @@ func _ready() -> void:
 
 
 func _get_configuration_warnings() -> PackedStringArray:
-	var problems := PackedStringArray()
-	if session_path.is_empty():
-		if not ProjectSettings.has_setting("autoload/Continuum") and _find_session() == null:
-			problems.append(
-				"No session: set session_path to a ContinuumSession, or enable the Continuum "
-				+ "plugin (it adds the \"Continuum\" autoload)."
-			)
-	elif is_inside_tree() and _find_session() == null:
-		problems.append("session_path does not point to a ContinuumSession node.")
-	return problems
+	return SessionLookup.warnings(self, session_path)
 
 
 ## The session this node talks through, or null when none can be found.
@@ -263,10 +255,7 @@ static func decode_reference(data: PackedByteArray, meta: Dictionary) -> Diction
 
 
 func _find_session() -> ContinuumSessionScript:
-	if not is_inside_tree():
-		return null
-	var path := AUTOLOAD_PATH if session_path.is_empty() else session_path
-	return get_node_or_null(path) as ContinuumSessionScript
+	return SessionLookup.find(self, session_path)
 
 
 func _bind_session() -> void:

@@ -23,6 +23,7 @@ extends Node
 ## A record is [code]{id, who, what, where, when, tick, text, importance, summary}[/code].
 
 const ContinuumSessionScript = preload("res://addons/continuum/bridge/continuum_session.gd")
+const SessionLookup = preload("res://addons/continuum/bridge/session_lookup.gd")
 
 ## Where the session of the autoload named "Continuum" lives.
 const AUTOLOAD_PATH := ^"/root/Continuum"
@@ -35,24 +36,12 @@ const AUTOLOAD_PATH := ^"/root/Continuum"
 
 
 func _get_configuration_warnings() -> PackedStringArray:
-	var problems := PackedStringArray()
-	if session_path.is_empty():
-		if not ProjectSettings.has_setting("autoload/Continuum") and get_session() == null:
-			problems.append(
-				"No session: set session_path to a ContinuumSession, or enable the Continuum "
-				+ "plugin (it adds the \"Continuum\" autoload)."
-			)
-	elif is_inside_tree() and get_session() == null:
-		problems.append("session_path does not point to a ContinuumSession node.")
-	return problems
+	return SessionLookup.warnings(self, session_path)
 
 
 ## The session this node talks through, or null when none can be found.
 func get_session() -> ContinuumSessionScript:
-	if not is_inside_tree():
-		return null
-	var path := AUTOLOAD_PATH if session_path.is_empty() else session_path
-	return get_node_or_null(path) as ContinuumSessionScript
+	return SessionLookup.find(self, session_path)
 
 
 ## Sends `memory.add`: [param who] (an entity id or a name) did [param what] (a short kind such

@@ -57,6 +57,7 @@ signal world_reset(info: Dictionary)
 
 const EntityBuilder = preload("res://addons/continuum/world/entity_builder.gd")
 const ContinuumSessionScript = preload("res://addons/continuum/bridge/continuum_session.gd")
+const SessionLookup = preload("res://addons/continuum/bridge/session_lookup.gd")
 const AssetClient = preload("res://addons/continuum/bridge/asset_client.gd")
 const PoseStream = preload("res://addons/continuum/physics/pose_stream.gd")
 
@@ -120,16 +121,7 @@ func _ready() -> void:
 
 
 func _get_configuration_warnings() -> PackedStringArray:
-	var problems := PackedStringArray()
-	if session_path.is_empty():
-		if not ProjectSettings.has_setting("autoload/Continuum") and _find_session() == null:
-			problems.append(
-				"No session: set session_path to a ContinuumSession, or enable the Continuum "
-				+ "plugin (it adds the \"Continuum\" autoload)."
-			)
-	elif is_inside_tree() and _find_session() == null:
-		problems.append("session_path does not point to a ContinuumSession node.")
-	return problems
+	return SessionLookup.warnings(self, session_path)
 
 
 ## The session this world loads from, or null when none can be found.
@@ -387,10 +379,7 @@ func get_entity_node(id: String) -> Node3D:
 
 
 func _find_session() -> ContinuumSessionScript:
-	if not is_inside_tree():
-		return null
-	var path := AUTOLOAD_PATH if session_path.is_empty() else session_path
-	return get_node_or_null(path) as ContinuumSessionScript
+	return SessionLookup.find(self, session_path)
 
 
 func _bind_session() -> void:
