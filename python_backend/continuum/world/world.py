@@ -255,34 +255,29 @@ class World:
             EventError: nothing to undo, or its inverse no longer fits (it is dropped).
             StoreError: the store cannot be written (nothing changed, the edit stays undoable).
         """
-        with self._lock:
-            step = self.history.pop_undo()
-            if step is None:
-                raise EventError("nothing to undo")
-            try:
-                change, redo = self._commit(step.undo)
-            except EventError as exc:
-                raise EventError(f"the edit cannot be undone any more: {exc}") from None
-            except BaseException:
-                self.history.redone(step)  # not applied: still undoable
-                raise
-            self.history.undone(Step(undo=tuple(redo), redo=step.redo))
-            return self._announce(change)
+        return self._step_history(undoing=True)
 
     def redo(self) -> WorldChange:
         """Do the newest undone edit again (same errors as ``undo``)."""
+        return self._step_history(undoing=False)
+
+    def _step_history(self, *, undoing: bool) -> WorldChange:
+        history, word = self.history, "undo" if undoing else "redo"
         with self._lock:
-            step = self.history.pop_redo()
+            step = history.pop_undo() if undoing else history.pop_redo()
             if step is None:
-                raise EventError("nothing to redo")
+                raise EventError(f"nothing to {word}")
             try:
-                change, undo = self._commit(step.redo)
+                change, inverse_now = self._commit(step.undo if undoing else step.redo)
             except EventError as exc:
-                raise EventError(f"the edit cannot be redone any more: {exc}") from None
-            except BaseException:
-                self.history.undone(step)
+                raise EventError(f"the edit cannot be {word}ne any more: {exc}") from None
+            except BaseException:  # not applied: back where it was
+                (history.redone if undoing else history.undone)(step)
                 raise
-            self.history.redone(Step(undo=tuple(undo), redo=step.redo))
+            if undoing:  # redo does the edit again; its undo is what undid it before
+                history.undone(Step(undo=tuple(inverse_now), redo=step.redo))
+            else:
+                history.redone(Step(undo=tuple(inverse_now), redo=step.redo))
             return self._announce(change)
 
     def log(self, events: Sequence[Event]) -> int:
