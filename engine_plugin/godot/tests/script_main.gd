@@ -8,6 +8,8 @@ extends SceneTree
 ## ends it with [method finish]. Results are lines "CONTINUUM_RESULT {json}", one JSON object
 ## each, which continuum.godot.GodotRun.results reads back.
 
+const ProbeSessionScript = preload("res://addons/continuum/bridge/continuum_session.gd")
+
 ## What starts a result line.
 const RESULT_PREFIX := "CONTINUUM_RESULT "
 
@@ -43,6 +45,31 @@ func finish(status: int, result: Dictionary) -> void:
 	_done = true
 	emit_result(result)
 	quit(status)
+
+
+## The [code]--scenario[/code] argument when it is one of [param scenarios]; else finishes with
+## status 2 (naming them) and returns an empty String.
+func scenario_arg(scenarios: Array) -> String:
+	var scenario: String = args.get("scenario", "")
+	if not scenario in scenarios:
+		finish(2, {"ok": false, "error": "--scenario must be one of %s" % [scenarios]})
+		return ""
+	return scenario
+
+
+## A probe's session, added to the root: it reads [code]--continuum-port[/code] itself, connects
+## only when told, never pings, waits [param request_timeout_s] for a reply, and appends what it
+## reports to [param errors] as [code]{code, message}[/code].
+func probe_session(request_timeout_s: float, errors: Array) -> ProbeSessionScript:
+	var session := ProbeSessionScript.new()
+	session.name = "Session"
+	session.auto_connect = false
+	session.ping_interval_s = 0.0
+	session.request_timeout_s = request_timeout_s
+	session.error_reported.connect(func(code: String, message: String) -> void: errors.append(
+		{"code": code, "message": message}))
+	root.add_child(session)
+	return session
 
 
 func _start() -> void:

@@ -41,23 +41,15 @@ var _errors: Array = []
 
 
 func _main() -> void:
-	var scenario: String = args.get("scenario", "")
-	if not scenario in SCENARIOS:
-		finish(2, {"ok": false, "error": "--scenario must be one of %s" % [SCENARIOS]})
+	var scenario := scenario_arg(SCENARIOS)
+	if scenario.is_empty():
 		return
 	var timeout_s := float(args.get("timeout", "100"))
 	create_timer(timeout_s).timeout.connect(func() -> void: finish(1, {
 		"scenario": scenario, "ok": false, "error": "timed out after %.0f s" % timeout_s,
 		"signals": _signals, "errors": _errors}))
 	OS.low_processor_usage_mode_sleep_usec = 1000
-	_session = SessionScript.new()  # reads --continuum-port itself
-	_session.name = "Session"
-	_session.auto_connect = false
-	_session.ping_interval_s = 0.0
-	_session.request_timeout_s = 30.0
-	_session.error_reported.connect(func(code: String, message: String) -> void: _errors.append(
-		{"code": code, "message": message}))
-	root.add_child(_session)
+	_session = probe_session(30.0, _errors)
 	_generator = ContinuumGeneratorScript.new()
 	_generator.name = "Generator"
 	_generator.session_path = _session.get_path()

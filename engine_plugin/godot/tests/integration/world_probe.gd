@@ -35,9 +35,8 @@ var _errors: Array = []
 
 
 func _main() -> void:
-	var scenario: String = args.get("scenario", "")
-	if not scenario in SCENARIOS:
-		finish(2, {"ok": false, "error": "--scenario must be one of %s" % [SCENARIOS]})
+	var scenario := scenario_arg(SCENARIOS)
+	if scenario.is_empty():
 		return
 	var timeout_s := float(args.get("timeout", "60"))
 	create_timer(timeout_s).timeout.connect(func() -> void: finish(1, {
