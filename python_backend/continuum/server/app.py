@@ -62,6 +62,8 @@ from continuum.generation.runtime import Event as GenerationEvent
 from continuum.identity import Identities
 from continuum.memory import Memory
 from continuum.server import (
+    face_service,
+    fields,
     generation_service,
     identity_service,
     physics_service,
@@ -268,6 +270,7 @@ class Server:
             "splat.select": self._splat_select,
             "splat.selection": self._splat_selection,
             "splat.edit": self._splat_edit,
+            "face.reconstruct": self._face_reconstruct,
         }
         self.stream_topics: tuple[str, ...] = STREAM_TOPICS
         self.physics_config: PhysicsConfig | None = None
@@ -727,7 +730,7 @@ class Server:
         return Message("echo", header, msg.blobs)
 
     def _fill(self, session: Session, msg: Message) -> Message:
-        n = _int_field(msg, "bytes", 0, self.limits.max_frame_bytes)
+        n = fields.integer(msg, "bytes", 0, self.limits.max_frame_bytes)
         return Message("fill", {}, [np.resize(_FILL_PATTERN, n)])
 
     def _world_get(self, session: Session, msg: Message) -> Message:
@@ -781,7 +784,7 @@ class Server:
             ) from None
         except AssetError as exc:
             raise ProtocolError("bad_request", f"asset.get.hash: {exc}") from None
-        credit = _int_field(msg, "credit", 1, self.limits.max_credit)
+        credit = fields.integer(msg, "credit", 1, self.limits.max_credit)
         chunks = chunk_count(asset.bytes, self.limits.chunk_bytes)
         indices = _chunk_indices(msg.header.get("chunks"), chunks)
         if len(session.transfers) >= self.limits.max_transfers:
@@ -818,7 +821,7 @@ class Server:
 
     def _asset_credit(self, session: Session, msg: Message) -> Message:
         transfer = _transfer(session, msg)
-        credit = transfer.grant(_int_field(msg, "credit", 1, self.limits.max_credit))
+        credit = transfer.grant(fields.integer(msg, "credit", 1, self.limits.max_credit))
         return Message("asset.credit", {"transfer": transfer.id, "credit": credit})
 
     def _asset_cancel(self, session: Session, msg: Message) -> Message:
@@ -939,17 +942,7 @@ class Server:
         return splat_service.selection_info(self.selections, msg)
 
     def _splat_edit(self, session: Session, msg: Message) -> Deferred:
-        entity = msg.header.get("entity")
-
-        sent = [0.0]
-
-        def progress(step: int, steps: int) -> None:
-            now = time.monotonic()
-            if step == steps or now - sent[0] >= 0.05:  # at most 20 a second, and the last
-                sent[0] = now
-                header = {"entity": entity, "step": step, "steps": steps}
-                self._send_now(Message("splat.progress", header), session.routing_id)
-
+        progress = self._progress_pusher(session, "splat.progress", msg.header.get("entity"))
         return self._compute_request(
             lambda w, _i, _m: splat_service.edit(
                 self.selections,
@@ -959,6 +952,30 @@ class Server:
                 progress=progress,
                 edit_targets=self._edit_targets,
             )
+        )
+
+    def _progress_pusher(
+        self, session: Session, kind: str, entity: Any
+    ) -> Callable[[int, int], None]:
+        """``progress(step, steps)`` sending ``kind {entity, step, steps}`` to ``session`` at
+        once (not behind the reply), at most 20 a second, and always the last step."""
+        sent = [0.0]
+
+        def progress(step: int, steps: int) -> None:
+            now = time.monotonic()
+            if step == steps or now - sent[0] >= 0.05:
+                sent[0] = now
+                header = {"entity": entity, "step": step, "steps": steps}
+                self._send_now(Message(kind, header), session.routing_id)
+
+        return progress
+
+    # -- faces (the work itself is face_service's and continuum.generation.facesplat's) ---------
+
+    def _face_reconstruct(self, session: Session, msg: Message) -> Deferred:
+        progress = self._progress_pusher(session, "face.progress", msg.header.get("entity"))
+        return self._compute_request(
+            lambda w, ids, _m: face_service.reconstruct(ids, w, self.assets, msg, progress=progress)
         )
 
     def _edit_targets(self, renders: list[np.ndarray], instruction: str) -> list[np.ndarray]:
@@ -1236,16 +1253,6 @@ class Server:
         )
 
 
-def _int_field(msg: Message, name: str, lo: int, hi: int) -> int:
-    value = msg.header.get(name)
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ProtocolError(
-            "bad_request",
-            f"{msg.kind}.{name} must be an integer in {lo}..{hi}, got {value!r:.40}",
-        )
-    return value
-
-
 def _chunk_indices(value: object, chunks: int) -> range | list[int]:
     """The chunks an ``asset.get`` asks for: all by default, else a checked ascending list."""
     if value is None:
@@ -1267,7 +1274,7 @@ def _chunk_indices(value: object, chunks: int) -> range | list[int]:
 
 
 def _transfer(session: Session, msg: Message) -> Transfer:
-    tid = _int_field(msg, "transfer", 0, 2**53 - 1)
+    tid = fields.integer(msg, "transfer", 0, 2**53 - 1)
     transfer = session.transfers.get(tid)
     if transfer is None:
         raise ProtocolError(

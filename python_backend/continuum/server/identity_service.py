@@ -46,7 +46,7 @@ def answering(what: str) -> Iterator[None]:
 
 
 def register(ids: Identities, world: World, assets: AssetStore, msg: Message) -> Message:
-    entity = _entity(msg)
+    entity = entity_field(msg)
     if not 1 <= len(msg.blobs) <= MAX_REGISTER_IMAGES:
         raise ProtocolError(
             "bad_request",
@@ -57,18 +57,37 @@ def register(ids: Identities, world: World, assets: AssetStore, msg: Message) ->
         kind = _kind(msg.header.get("kind"))
         meta = _meta(msg)
         seen = [_see(kind, image) for image in msg.blobs]
-        refs = [_store_reference(assets, s) for s in seen]
-        with ids.holding(), _logged(ids, world, entity) as log:
-            _, events = ids.register(
-                entity,
-                kind,
-                np.stack([s.vector for s in seen]),
-                qualities=[s.quality for s in seen],
-                assets=refs,
-                metas=[{**meta, **_view(s)} for s in seen],
-            )
-            log(events)
-    return Message("identity.register", {"bank": ids.bank(entity).describe()})
+        bank = register_observations(ids, world, assets, entity, seen, meta=meta)
+    return Message("identity.register", {"bank": bank})
+
+
+def register_observations(
+    ids: Identities,
+    world: World,
+    assets: AssetStore,
+    entity: str,
+    seen: list[Observation],
+    *,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Give ``entity`` a bank made of ``seen`` (one kind), reference images stored as assets
+    and the bank logged in the world; returns the bank as ``describe()`` gives it.
+
+    Raises:
+        StoreError: the world's store refused the bank (the registry is left as it was).
+    """
+    refs = [_store_reference(assets, s) for s in seen]
+    with ids.holding(), _logged(ids, world, entity) as log:
+        _, events = ids.register(
+            entity,
+            seen[0].kind,
+            np.stack([s.vector for s in seen]),
+            qualities=[s.quality for s in seen],
+            assets=refs,
+            metas=[{**(meta or {}), **_view(s)} for s in seen],
+        )
+        log(events)
+        return ids.bank(entity).describe()
 
 
 def observe(
@@ -79,7 +98,7 @@ def observe(
         raise ProtocolError("bad_request", "identity.observe takes one image (a u8 blob [H, W, 3])")
     entity = msg.header.get("entity")
     if entity is not None:
-        entity = _entity(msg)
+        entity = entity_field(msg)
     update = msg.header.get("update", True)
     if not isinstance(update, bool):
         raise ProtocolError("bad_request", "identity.observe.update must be a boolean")
@@ -139,7 +158,7 @@ def observe(
 
 
 def query(ids: Identities, msg: Message) -> Message:
-    entity = _entity(msg)
+    entity = entity_field(msg)
     k = msg.header.get("k", 4)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_QUERY_K:
         raise ProtocolError(
@@ -175,7 +194,7 @@ def listing(ids: Identities) -> Message:
 
 
 def remove(ids: Identities, world: World, msg: Message) -> Message:
-    entity = _entity(msg)
+    entity = entity_field(msg)
     with answering("identity.remove"), ids.holding():
         ids.bank(entity)
         world.log([IdentityRemoved(id=entity)])  # stored first: then gone
@@ -252,7 +271,8 @@ def memory_summarize(memory: Memory, msg: Message) -> Message:
 # -- private ------------------------------------------------------------------------------------
 
 
-def _entity(msg: Message) -> str:
+def entity_field(msg: Message) -> str:
+    """The request's ``entity``: an entity id (1..256 characters)."""
     entity = msg.header.get("entity")
     if not isinstance(entity, str) or not 0 < len(entity) <= 256:
         raise ProtocolError(

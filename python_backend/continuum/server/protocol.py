@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass
 
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 6
+PROTOCOL_MINOR = 7
 PROTOCOL_VERSION = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
 
 KIND_PATTERN = re.compile(rb"[a-z][a-z0-9_.]{0,31}")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from continuum.errors import ContinuumError, ProtocolError
+from continuum.server import fields
 from continuum.server.codec import Message
 from continuum.world import AssetStore, World
 from continuum.world.world import splat_component
@@ -118,17 +119,19 @@ def select(selections: Selections, world: World, assets: AssetStore, msg: Messag
             rotation = h.get("rotation")
             scores = sel.select_box(
                 cloud,
-                _vec(msg, "center", 3),
-                _vec(msg, "half_size", 3),
+                fields.numbers(msg, "center", 3),
+                fields.numbers(msg, "half_size", 3),
                 None if rotation is None else _quat(msg, "rotation"),
             )
         elif mode == "sphere":
-            scores = sel.select_sphere(cloud, _vec(msg, "center", 3), _positive(msg, "radius"))
+            scores = sel.select_sphere(
+                cloud, fields.numbers(msg, "center", 3), _positive(msg, "radius")
+            )
         elif mode == "ray":
             scores = sel.select_ray(
                 cloud,
-                _vec(msg, "origin", 3),
-                _vec(msg, "direction", 3),
+                fields.numbers(msg, "origin", 3),
+                fields.numbers(msg, "direction", 3),
                 _positive(msg, "radius"),
                 None if h.get("max_distance") is None else _positive(msg, "max_distance"),
             )
@@ -215,20 +218,22 @@ def edit(
         if op == "delete":
             after = editing.delete(cloud, mask)
         elif op == "recolor":
-            after = editing.recolor(cloud, mask, _vec(msg, "color", 3))
+            after = editing.recolor(cloud, mask, fields.numbers(msg, "color", 3))
         elif op == "tint":
-            after = editing.tint(cloud, mask, _vec(msg, "color", 3), _unit_number(msg, "amount"))
+            after = editing.tint(
+                cloud, mask, fields.numbers(msg, "color", 3), _unit_number(msg, "amount")
+            )
         elif op == "transform":
             after = editing.transform(
                 cloud,
                 mask,
-                translation=_vec(msg, "translation", 3) if "translation" in h else None,
+                translation=fields.numbers(msg, "translation", 3) if "translation" in h else None,
                 rotation=_quat(msg, "rotation") if "rotation" in h else None,
-                scale=_vec(msg, "scale", 3) if "scale" in h else None,
-                pivot=_vec(msg, "pivot", 3) if "pivot" in h else None,
+                scale=fields.numbers(msg, "scale", 3) if "scale" in h else None,
+                pivot=fields.numbers(msg, "pivot", 3) if "pivot" in h else None,
             )
         elif op == "duplicate":
-            after = editing.duplicate(cloud, mask, _vec(msg, "offset", 3))
+            after = editing.duplicate(cloud, mask, fields.numbers(msg, "offset", 3))
         else:
             cameras = _cameras(msg)
             steps = h.get("steps", 200)
@@ -290,23 +295,9 @@ def _entity_base(world: World, msg: Message) -> tuple[str, str]:
     return entity, base
 
 
-def _vec(msg: Message, name: str, n: int) -> list[float]:
-    value = msg.header.get(name)
-    if (
-        not isinstance(value, list)
-        or len(value) != n
-        or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            for v in value
-        )
-    ):
-        raise ProtocolError("bad_request", f"{msg.kind}.{name} must be {n} finite numbers")
-    return [float(v) for v in value]
-
-
 def _quat(msg: Message, name: str) -> list[float]:
     """A protocol quaternion [x, y, z, w], normalised, as the splats code takes it (w, x, y, z)."""
-    x, y, z, w = _vec(msg, name, 4)
+    x, y, z, w = fields.numbers(msg, name, 4)
     norm = math.sqrt(x * x + y * y + z * z + w * w)
     if norm < 1e-12:
         raise ProtocolError("bad_request", f"{msg.kind}.{name} must be a non-zero quaternion")

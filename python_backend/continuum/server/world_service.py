@@ -22,6 +22,7 @@ from continuum.errors import (
     StoreError,
     WorldLockedError,
 )
+from continuum.server import fields
 from continuum.server.codec import Message, dumps_header
 from continuum.server.protocol import ERROR_CODES
 from continuum.world import World, WorldChange, WorldStore, event_from_json, list_worlds
@@ -119,12 +120,12 @@ def redo(world: World, msg: Message) -> Message:
 
 
 def events(world: World, msg: Message, max_header_bytes: int) -> Message:
-    after = _int(msg, "after", 0, 2**62, None)
+    after = fields.integer(msg, "after", 0, 2**62, None)
     if after is None:
         raise ProtocolError(
             "bad_request", "world.events.after must be the last seq seen (0 for every event)"
         )
-    limit = _int(msg, "limit", 1, MAX_EVENTS_PER_REPLY, MAX_EVENTS_PER_REPLY)
+    limit = fields.integer(msg, "limit", 1, MAX_EVENTS_PER_REPLY, MAX_EVENTS_PER_REPLY)
     store = world.store
     if store is None:
         raise ProtocolError(
@@ -199,7 +200,7 @@ def bool_field(msg: Message, name: str) -> bool:
 
 
 def at_field(msg: Message) -> int | None:
-    return _int(msg, "at", 0, 2**62, None)
+    return fields.integer(msg, "at", 0, 2**62, None)
 
 
 # -- private ------------------------------------------------------------------------------------
@@ -221,19 +222,8 @@ def _event(doc: Any, index: int) -> Any:
             "bad_request",
             f"world.edit.events[{index}].kind must be one of {_EDIT_KIND_NAMES}, got {kind!r:.40}",
         )
-    fields = {k: v for k, v in doc.items() if k not in ("seq", "tick", "time", "version")}
+    values = {k: v for k, v in doc.items() if k not in ("seq", "tick", "time", "version")}
     try:
-        return event_from_json({**fields, "version": cls.version})
+        return event_from_json({**values, "version": cls.version})
     except EventError as exc:
         raise ProtocolError("bad_request", f"world.edit.events[{index}]: {exc}") from None
-
-
-def _int(msg: Message, name: str, lo: int, hi: int, default: int | None) -> Any:
-    value = msg.header.get(name, default)
-    if value is default:
-        return value
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ProtocolError(
-            "bad_request", f"{msg.kind}.{name} must be an integer in {lo}..{hi}, got {value!r:.40}"
-        )
-    return value

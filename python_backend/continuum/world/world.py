@@ -349,11 +349,24 @@ class World:
         """
         if entity_id not in self._state.entities:
             raise KeyError(f"no entity {entity_id!r} in world {self.name or self._info['name']!r}")
-        asset = self._store_pack(cloud, sh_degree)
+        asset = self.store_splat(cloud, sh_degree=sh_degree)
         with self._lock:
             if self.splat(entity_id) != asset:
                 self.edit([ComponentSet(id=entity_id, name="splat", value=splat_component(asset))])
         return asset
+
+    def store_splat(self, cloud: SplatCloud, *, sh_degree: int | None = None) -> AssetInfo:
+        """Pack and store ``cloud`` as a splat asset (content-addressed: storing it twice stores
+        it once) without showing it anywhere; ``splat_component(asset)`` then names it in an
+        entity's components. Raises as ``set_splat``."""
+        # Imported here so that torch loads only for worlds with splats: serving a scene of
+        # primitives starts in a fifth of a second instead of two.
+        from continuum.splats.pack import pack_splats, read_pack_header
+
+        pack = pack_splats(cloud, sh_degree=sh_degree)
+        head = read_pack_header(pack)
+        meta = {"count": head.count, "sh_degree": head.sh_degree, "aabb": list(head.aabb)}
+        return self.assets.put(pack, kind=SPLAT_PACK, meta=meta)
 
     # -- private -------------------------------------------------------------------------------
 
@@ -426,24 +439,14 @@ class World:
             self._apply(stamped)
 
     def _load_splat(self, scene: Scene, entity_id: str, spec: dict[str, Any]) -> AssetInfo:
-        from continuum.splats.formats import read_splats  # see _store_pack
+        from continuum.splats.formats import read_splats  # see store_splat
 
         where = f"scene {scene.name!r}, entity {entity_id!r}"
         try:
             path = scene.resolve(spec["file"])
             cloud = read_splats(path)
-            return self._store_pack(cloud, spec.get("sh_degree"))
+            return self.store_splat(cloud, sh_degree=spec.get("sh_degree"))
         except SceneError as exc:
             raise SceneError(f"{where}: {exc}") from None
         except (OSError, SplatFormatError, AssetError, ValueError) as exc:
             raise SceneError(f"{where}: splat file {path}: {exc}") from None
-
-    def _store_pack(self, cloud: SplatCloud, sh_degree: int | None) -> AssetInfo:
-        # Imported here so that torch loads only for worlds with splats: serving a scene of
-        # primitives starts in a fifth of a second instead of two.
-        from continuum.splats.pack import pack_splats, read_pack_header
-
-        pack = pack_splats(cloud, sh_degree=sh_degree)
-        head = read_pack_header(pack)
-        meta = {"count": head.count, "sh_degree": head.sh_degree, "aabb": list(head.aabb)}
-        return self.assets.put(pack, kind=SPLAT_PACK, meta=meta)

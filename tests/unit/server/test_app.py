@@ -21,7 +21,7 @@ def _client(server, **kw) -> BridgeClient:
 def test_handshake_reports_version_ports_and_limits(server):
     with _client(server) as c:
         w = c.welcome
-    assert w["protocol"] == "1.6" and w["server"].startswith("continuum ")
+    assert w["protocol"] == "1.7" and w["server"].startswith("continuum ")
     assert w["pub_port"] == server.pub_port and w["tick_hz"] == 100.0
     assert {"hello", "ping", "world.get", "subscribe", "echo", "fill"} <= set(w["capabilities"])
     assert w["limits"]["max_frame_bytes"] == Limits().max_frame_bytes

@@ -51,7 +51,7 @@ def small(server_factory):
 def test_welcome_reports_the_asset_service(server):
     with _client(server) as c:
         w = c.welcome
-    assert w["protocol"] == "1.6"
+    assert w["protocol"] == "1.7"
     assert {"asset.get", "asset.credit", "asset.cancel"} <= set(w["capabilities"])
     assert {k: w["limits"][k] for k in ("max_asset_bytes", "chunk_bytes", "max_credit")} == {
         "max_asset_bytes": 1 << 30,
@@ -63,7 +63,7 @@ def test_welcome_reports_the_asset_service(server):
 
 def test_a_1_0_client_is_still_served(server):
     with _client(server, hello=False) as c:
-        assert c.request("hello", {"protocol": "1.0"}).header["protocol"] == "1.6"
+        assert c.request("hello", {"protocol": "1.0"}).header["protocol"] == "1.7"
 
 
 def test_get_sends_the_reply_then_every_chunk(small):

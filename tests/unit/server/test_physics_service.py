@@ -108,7 +108,7 @@ def _alive(server: Server, c: BridgeClient) -> None:
 def test_welcome_announces_physics(server):
     with _client(server) as c:
         w = c.welcome
-    assert w["protocol"] == "1.6"
+    assert w["protocol"] == "1.7"
     assert w["physics"] == {"dt": 0.002, "publish_hz": HZ}
     assert {"physics.layout", "physics.control", "physics.query"} <= set(w["capabilities"])
     assert w["limits"]["max_pending"] == 64

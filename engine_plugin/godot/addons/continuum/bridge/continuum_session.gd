@@ -31,7 +31,7 @@ enum State { DISCONNECTED, CONNECTING, HANDSHAKING, CONNECTED }
 const MessageCodec = preload("message_codec.gd")
 const ZmtpConnection = preload("zmtp_connection.gd")
 
-const PROTOCOL_VERSION := "1.6"
+const PROTOCOL_VERSION := "1.7"
 const CLIENT_NAME := "continuum-godot 0.1.0"
 const SETTING_HOST := "continuum/backend/host"
 const SETTING_PORT := "continuum/backend/port"

@@ -70,7 +70,7 @@ func test_connects_says_hello_and_emits_connected() -> void:
 	var hello: Dictionary = _requests[0]
 	assert_eq(hello.kind, "hello")
 	assert_eq(hello.header, {
-		"id": 1, "protocol": "1.6", "client": "continuum-godot 0.1.0", "capabilities": [],
+		"id": 1, "protocol": "1.7", "client": "continuum-godot 0.1.0", "capabilities": [],
 		"token": "s3cret"})
 
 

@@ -49,7 +49,7 @@ func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
 	var reply: Dictionary
 	match message.kind:
 		"hello":
-			reply = {"kind": "welcome", "header": {"protocol": "1.6", "server": "fake 0",
+			reply = {"kind": "welcome", "header": {"protocol": "1.7", "server": "fake 0",
 				"session": "s%d" % peer, "capabilities": [], "pub_port": 1, "tick_hz": 30,
 				"limits": {}}}
 		"ping":

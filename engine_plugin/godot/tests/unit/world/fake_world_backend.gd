@@ -90,7 +90,7 @@ func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
 	match message.kind:
 		"hello":
 			router.send_reply("welcome", {
-				"re": re, "protocol": "1.6", "server": "fake 0", "session": "s%d" % peer,
+				"re": re, "protocol": "1.7", "server": "fake 0", "session": "s%d" % peer,
 				"capabilities": [], "pub_port": 1, "tick_hz": 30, "limits": {}}, [], peer)
 		"ping":
 			router.send_reply("pong", {"re": re, "t": 1.0}, [], peer)
