@@ -129,6 +129,35 @@ def test_a_face_bank_and_an_image_without_a_face(server, tmp_path):
     assert r["banks_known"] == ["face"]
 
 
+def test_a_face_from_a_photo_becomes_an_entity_with_its_splats_and_identity(server, tmp_path):
+    face, no_face = skimage.data.astronaut(), skimage.data.coffee()
+    r = _probe(
+        server.port,
+        "face_splat",
+        f"--face={_png(tmp_path, 'astronaut', face)}",
+        f"--no-face={_png(tmp_path, 'coffee', no_face)}",
+        "--steps=10",
+    )
+    made = r["made"]["header"]
+    assert r["made"]["kind"] == "face.reconstruct", r["made"]
+    assert made["entity"] == "visitor" and made["faces"] == 1 and made["gaussians"] > 1000, made
+    assert made["bank"]["entity"] == "visitor" and made["bank"]["kind"] == "face", made
+    # The world the engine mirrors shows the entity where it was asked, with the backend's pack.
+    entity = server.world.state().entities["visitor"]
+    assert entity.name == "Visitor" and list(entity.transform.position) == [0.0, 1.6, -2.0]
+    assert r["node_position"] == pytest.approx([0.0, 1.6, -2.0])
+    assert r["splat_hash"] == made["asset"]["asset"] == entity.components["splat"]["asset"]
+    assert r["splat_count"] == made["gaussians"] == made["asset"]["count"]
+    # The refinement's progress reached the engine, ending with its last step.
+    steps = [p for p in r["progress"] if p[0] == "visitor"]
+    assert steps and steps[-1][1] == steps[-1][2] == 10, r["progress"]
+    # The identity bank holds the photo's face: the same photo is recognised as "visitor".
+    assert server.identities.bank("visitor").describe()["slots"] == 1
+    assert r["again"]["code"] == "conflict", r["again"]
+    assert r["refused"]["code"] == "no_face", r["refused"]
+    assert "visitor" in r["banks_known"]
+
+
 def test_memory_add_query_and_summarize(server):
     r = _probe(server.port, "memory")
     added = [a["header"]["record"] for a in r["added"]]

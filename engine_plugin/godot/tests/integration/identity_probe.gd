@@ -5,7 +5,7 @@ extends "res://tests/script_main.gd"
 ##     godot --headless --path engine_plugin/godot \
 ##         --script res://tests/integration/identity_probe.gd \
 ##         -- --continuum-port=N --scenario=NAME [--cat=PNG --other=PNG --far=PNG] \
-##         [--face=PNG --no-face=PNG] [--timeout=S]
+##         [--face=PNG --no-face=PNG] [--steps=N] [--timeout=S]
 ##
 ## One ContinuumSession with a ContinuumIdentity and a ContinuumMemory, as a game would use
 ## them. Images are loaded from the PNG files pytest wrote (Image.load_from_file). Prints result
@@ -21,14 +21,19 @@ extends "res://tests/script_main.gd"
 ##               and an observe of it (not_found); observe_camera under --headless
 ##   face        a face bank "face" from --face; the face observed brightened (box, landmarks,
 ##               drift); --no-face registered and observed as a face (no_face)
+##   face_splat  a ContinuumWorld on the session; --face reconstructed as entity "visitor" at
+##               (0, 1.6, -2) with --steps refinement steps (progress signals counted), until the
+##               world shows its splats; then again under the same id (conflict) and --no-face
+##               (no_face)
 ##   memory      records added (places as Vector3), queried by text, place, who and time,
 ##               summarised by who, queried again
 
 const SessionScript = preload("res://addons/continuum/bridge/continuum_session.gd")
 const ContinuumIdentityScript = preload("res://addons/continuum/identity/continuum_identity.gd")
 const ContinuumMemoryScript = preload("res://addons/continuum/memory/continuum_memory.gd")
+const ContinuumWorldScript = preload("res://addons/continuum/world/continuum_world.gd")
 
-const SCENARIOS := ["appearance", "face", "memory"]
+const SCENARIOS := ["appearance", "face", "face_splat", "memory"]
 ## Seconds to wait for a push.
 const PUSH_WAIT_S := 20.0
 
@@ -154,6 +159,44 @@ func _run_face() -> Dictionary:
 		"seen": seen,
 		"refused": refused,
 		"unseen": unseen,
+		"banks_known": _identity.banks.keys(),
+	}
+
+
+func _run_face_splat() -> Dictionary:
+	var face := _load("face")
+	var no_face := _load("no-face")
+	if face == null or no_face == null:
+		return {"ok": false, "error": "--face and --no-face must be PNG files"}
+	var world := ContinuumWorldScript.new()
+	world.name = "World"
+	world.session_path = _session.get_path()
+	root.add_child(world)
+	world.get_asset_client().cache_dir = _identity.get_asset_client().cache_dir
+	await world.reload()
+	var progress: Array = []
+	_identity.face_progressed.connect(func(entity: String, step: int, steps: int) -> void: (
+		progress.append([entity, step, steps])))
+	var options := {"name": "Visitor", "position": Vector3(0, 1.6, -2),
+		"steps": int(args.get("steps", "20"))}
+	var made := _summary(await _identity.reconstruct_face("visitor", face, options))
+	var until := _now() + PUSH_WAIT_S
+	while world.get_splat_cloud("visitor") == null and _now() < until:
+		await process_frame
+	var node := world.get_entity_node("visitor")
+	var cloud: Resource = world.get_splat_cloud("visitor")
+	var again := _summary(await _identity.reconstruct_face("visitor", face))
+	var refused := _summary(await _identity.reconstruct_face("nobody", no_face))
+	return {
+		"ok": made.kind == "face.reconstruct" and cloud != null,
+		"made": made,
+		"progress": progress,
+		"node_position": _xyz(node.position) if node != null else null,
+		"node_name": str(node.name) if node != null else null,
+		"splat_count": cloud.get("count") if cloud != null else null,
+		"splat_hash": world.splat_hashes.get("visitor"),
+		"again": again,
+		"refused": refused,
 		"banks_known": _identity.banks.keys(),
 	}
 

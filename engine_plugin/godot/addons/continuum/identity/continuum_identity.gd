@@ -33,6 +33,9 @@ extends Node
 ## 1 unrelated, 2 opposite), above the bank's [param threshold] (0.6 for faces, 0.35 for
 ## appearance): the entity may have changed, or been confused with another.
 signal drift_detected(entity: String, drift: float, threshold: float)
+## A [method reconstruct_face] of [param entity] went on: [param step] of [param steps] refinement
+## steps done.
+signal face_progressed(entity: String, step: int, steps: int)
 
 const ContinuumSessionScript = preload("res://addons/continuum/bridge/continuum_session.gd")
 const SessionLookup = preload("res://addons/continuum/bridge/session_lookup.gd")
@@ -140,6 +143,36 @@ func observe(
 	if not meta.is_empty():
 		fields["meta"] = meta
 	return await _request("identity.observe", fields, [blob])
+
+
+## Sends `face.reconstruct` (bridge/PROTOCOL.md section 17): the face in [param photo] (the
+## largest one) becomes Gaussians, shown by a new entity [param entity] of the world, which also
+## gets a [code]face[/code] bank made from the photo. [param options] may hold
+## [code]name[/code] (String), [code]position[/code] (Vector3), [code]rotation[/code]
+## (Quaternion), [code]parent[/code] (an entity id) and [code]steps[/code] (refinement steps,
+## 1..5000). The splats look along +Z from the entity's origin, in metres. Progress comes as
+## [signal face_progressed]; a ContinuumWorld on the same session shows the entity when the
+## world's change arrives. A coroutine (seconds to a minute); returns the reply
+## ([code]header.entity, asset, bank, faces, gaussians, psnr_db, seconds[/code]) or an error:
+## [code]no_face[/code], [code]conflict[/code] (the id is taken), [code]bad_request[/code].
+func reconstruct_face(entity: String, photo: Image, options: Dictionary = {}) -> Dictionary:
+	var blob := ContinuumGeneratorScript.image_blob(photo)
+	if blob.has("error"):
+		return _local_error(blob.error, blob.message)
+	var fields := {"entity": entity}
+	for key: String in ["name", "parent", "steps"]:
+		if options.has(key):
+			fields[key] = options[key]
+	if options.get("position") is Vector3:
+		var p: Vector3 = options.position
+		fields["position"] = [p.x, p.y, p.z]
+	if options.get("rotation") is Quaternion:
+		var q: Quaternion = options.rotation
+		fields["rotation"] = [q.x, q.y, q.z, q.w]
+	var reply: Dictionary = await _request("face.reconstruct", fields, [blob])
+	if reply.kind == "face.reconstruct":
+		_note_bank(reply.header.get("bank"))
+	return reply
 
 
 ## Grabs the image that [param source] shows and [method observe]s it (the other arguments are
@@ -291,7 +324,13 @@ func _note_bank(bank: Variant) -> void:
 
 
 func _on_session_message(kind: String, header: Dictionary, _blobs: Array) -> void:
-	if kind != "identity.drift" or not header.get("entity") is String:
+	if not header.get("entity") is String:
+		return
+	if kind == "face.progress":
+		face_progressed.emit(header.entity, int(_number(header.get("step"), 0.0)),
+			int(_number(header.get("steps"), 0.0)))
+		return
+	if kind != "identity.drift":
 		return
 	var drift := _number(header.get("drift"), NAN)
 	var threshold := _number(header.get("threshold"), NAN)

@@ -2,7 +2,8 @@ extends Node
 ## A fake backend with identity banks for the identity tests: a ROUTER (fake_peer.gd) that
 ## answers hello, ping, identity.register/observe/query/list/remove like bridge/PROTOCOL.md
 ## section 15 and asset.get for the reference images it keeps (one chunk each), and pushes
-## identity.drift to every peer.
+## identity.drift to every peer. face.reconstruct (section 17) pushes face.progress for each of
+## its steps (default 3) to the asking peer, then registers a face bank of the photo.
 ##
 ## Its embedder: an image's mean red, green and blue in 0..1; the similarity of two embeddings
 ## is 1 minus their mean absolute difference, a bank's similarity its best slot's, and the drift
@@ -70,6 +71,8 @@ func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
 			reply = _register(header, message.blobs)
 		"identity.observe":
 			reply = _observe(header, message.blobs)
+		"face.reconstruct":
+			reply = _reconstruct(peer, header, message.blobs)
 		"identity.query":
 			reply = _query(header, message.blobs)
 		"identity.list":
@@ -105,6 +108,23 @@ func _register(header: Dictionary, blobs: Array) -> Dictionary:
 		slots.append(_slot(image, header.get("meta", {})))
 	_banks[entity] = {"kind": kind, "slots": slots, "updates": 0, "drift": null}
 	return {"kind": "identity.register", "header": {"bank": _bank(entity)}}
+
+
+func _reconstruct(peer: int, header: Dictionary, blobs: Array) -> Dictionary:
+	var entity: Variant = header.get("entity")
+	if _banks.has(entity):
+		return _error("conflict", "face.reconstruct: entity %s exists already" % entity)
+	var steps := int(header.get("steps", 3))
+	for step in range(1, steps + 1):
+		router.send_reply("face.progress", {"entity": entity, "step": step, "steps": steps}, [],
+			peer)
+	var registered := _register({"entity": entity, "kind": "face", "blobs": header.blobs}, blobs)
+	if registered.kind == "error":
+		return registered
+	return {"kind": "face.reconstruct", "header": {"entity": entity, "bank": _bank(entity),
+		"faces": 1, "gaussians": 100, "psnr_db": 30.0, "seconds": 0.1, "seq": 1,
+		"asset": {"asset": "0".repeat(64), "bytes": 1, "count": 100, "sh_degree": 0,
+			"aabb": [0, 0, 0, 1, 1, 1]}}}
 
 
 func _observe(header: Dictionary, blobs: Array) -> Dictionary:

@@ -200,6 +200,32 @@ func test_faces_carry_their_box_and_landmarks_and_no_face_is_an_error() -> void:
 	assert_false(_identity.banks.has("bob"))
 
 
+func test_reconstruct_face_sends_the_photo_and_placement_and_reports_progress() -> void:
+	await _serve()
+	var progress: Array = []
+	_identity.face_progressed.connect(func(entity: String, step: int, steps: int) -> void: (
+		progress.append([entity, step, steps])))
+	var photo := plain(16, 8, Color8(200, 150, 120), Image.FORMAT_RGBA8)
+	var reply := await _identity.reconstruct_face("ann", photo, {"name": "Ann", "steps": 2,
+		"position": Vector3(1, 2, 3), "rotation": Quaternion(0, 1, 0, 0), "ignored": true})
+	assert_eq(reply.kind, "face.reconstruct", str(reply.header))
+	var sent: Dictionary = _backend.headers("face.reconstruct")[0]
+	assert_eq([sent.entity, sent.name, sent.steps, sent.position, sent.rotation],
+		["ann", "Ann", 2, [1.0, 2.0, 3.0], [0.0, 1.0, 0.0, 0.0]])
+	assert_false(sent.has("ignored"), "only the documented options go out")
+	assert_eq(sent.blobs[0].shape, [8, 16, 3], "the photo as RGB8")
+	assert_true(await wait_until(func() -> bool: return progress.size() == 2), "progress")
+	assert_eq(progress, [["ann", 1, 2], ["ann", 2, 2]])
+	assert_eq(_identity.banks.ann.kind, "face", "the new bank is noted")
+	var again := await _identity.reconstruct_face("ann", photo)
+	assert_eq([again.kind, again.header.code], ["error", "conflict"])
+	var dark := await _identity.reconstruct_face("bob", plain(8, 8, Color.BLACK))
+	assert_eq(dark.header.code, "no_face")
+	var nothing := await _identity.reconstruct_face("bob", null)
+	assert_eq(nothing.header.code, "bad_image")
+	assert_eq(_backend.headers("face.reconstruct").size(), 3, "a null photo is not sent")
+
+
 func test_query_returns_references_and_ranks_against_an_image() -> void:
 	await _serve()
 	var images: Array[Image] = [plain(8, 8, Color8(250, 10, 10)), plain(8, 8, Color8(10, 10, 250))]
