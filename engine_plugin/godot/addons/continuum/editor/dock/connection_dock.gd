@@ -43,6 +43,8 @@ const ModelsPanel = preload("res://addons/continuum/editor/dock/models_panel.gd"
 const ContinuumWorldScript = preload("res://addons/continuum/world/continuum_world.gd")
 const SplatEditorScript = preload("res://addons/continuum/splats/splat_editor.gd")
 const SplatEditPanel = preload("res://addons/continuum/editor/dock/splat_edit_panel.gd")
+const FacePanel = preload("res://addons/continuum/editor/dock/face_panel.gd")
+const ContinuumIdentityScript = preload("res://addons/continuum/identity/continuum_identity.gd")
 
 ## Where the synced splats are saved.
 const SPLATS_DIR := "res://continuum_assets"
@@ -88,6 +90,8 @@ var _models_panel: ModelsPanel
 var _splat_world: ContinuumWorldScript
 var _splat_editor: SplatEditorScript
 var _splat_panel: SplatEditPanel
+var _identity: ContinuumIdentityScript
+var _face_panel: FacePanel
 
 
 func _init() -> void:
@@ -113,6 +117,13 @@ func _init() -> void:
 	add_child(_models_panel)
 	move_child(_models_panel, _status_label.get_index())  # Above the status line.
 	_add_splat_part()
+	_identity = ContinuumIdentityScript.new()
+	_identity.name = "Identity"
+	_identity.session_path = ^"../Session"
+	add_child(_identity, false, Node.INTERNAL_MODE_BACK)
+	_face_panel = FacePanel.new(_session, _identity)
+	add_child(_face_panel)
+	move_child(_face_panel, _status_label.get_index())  # Above the status line.
 	_refresh()
 
 
@@ -142,6 +153,11 @@ func get_models_panel() -> ModelsPanel:
 ## The "Splats" part (splat_edit_panel.gd).
 func get_splat_edit_panel() -> SplatEditPanel:
 	return _splat_panel
+
+
+## The "Faces" part (face_panel.gd).
+func get_face_panel() -> FacePanel:
+	return _face_panel
 
 
 ## The ContinuumWorld the "Splats" part edits (the backend's world, mirrored in the editor).

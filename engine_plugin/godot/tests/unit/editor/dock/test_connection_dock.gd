@@ -240,8 +240,8 @@ func test_models_part_is_disabled_while_disconnected() -> void:
 	assert_false(_dock.get_node("Models/BindRow/FolderEdit").editable)
 	assert_true(_dock.get_node("Models/TryRow/TryButton").disabled)
 	assert_false(_dock.get_node("Models/TryRow/PromptEdit").editable)
-	assert_eq(_dock.get_node("Models").get_index(), _dock.get_node("StatusLabel").get_index() - 2,
-		"above the splats part and the status line")
+	assert_eq(_dock.get_node("Models").get_index(), _dock.get_node("StatusLabel").get_index() - 3,
+		"above the splats and faces parts and the status line")
 	var result: Dictionary = await _dock.get_models_panel().try_prompt("x")
 	assert_eq(result.error, "not_connected", "asked anyway: an error, no crash")
 
@@ -322,8 +322,10 @@ func test_models_part_of_a_backend_without_generation() -> void:
 
 func test_splats_part_is_disabled_while_disconnected() -> void:
 	var panel := _dock.get_splat_edit_panel()
-	assert_eq(panel.get_index(), _dock.get_node("StatusLabel").get_index() - 1,
-		"above the status line")
+	assert_eq(panel.get_index(), _dock.get_node("StatusLabel").get_index() - 2,
+		"above the faces part and the status line")
+	assert_eq(_dock.get_face_panel().get_index(), panel.get_index() + 1)
+	assert_true(_dock.get_node("Faces/EntityRow/ReconstructButton").disabled)
 	assert_true(_dock.get_node("Splats/SelectRow/AllButton").disabled)
 	assert_true(_dock.get_node("Splats/UndoButton").disabled)
 	assert_eq(_dock.get_node("Splats/EntityRow/SelectionLabel").text, "-")
