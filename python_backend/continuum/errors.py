@@ -90,3 +90,8 @@ class IdentityError(ContinuumError):
 
 class NoFaceError(IdentityError):
     """A face image in which no face was found."""
+
+
+class FaceSplatError(GenerationError):
+    """A photo that cannot be made into a 3D face: unreadable, no face in it, a face too small,
+    or settings out of range; the message names the file or argument and the fix."""

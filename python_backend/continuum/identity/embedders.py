@@ -50,6 +50,8 @@ class Face:
         vector: float32 [128], the L2-normalised dlib ResNet descriptor of the aligned face.
         chip: uint8 [150, 150, 3], the face aligned on its landmarks (``dlib.get_face_chip``,
             padding 0.25): what the descriptor saw, kept as the reference image.
+        norm: the L2 norm of dlib's raw descriptor (``vector * norm`` is the raw descriptor,
+            on which dlib's "same person" threshold of 0.6 is defined; see ``face_distance``).
     """
 
     box: tuple[int, int, int, int]
@@ -57,6 +59,7 @@ class Face:
     score: float
     vector: np.ndarray  # [128]
     chip: np.ndarray  # [150, 150, 3]
+    norm: float = 1.0
 
     @property
     def quality(self) -> float:
@@ -273,8 +276,19 @@ class FaceEmbedder:
                 min(max(rect.bottom() + 1, 0), height),
             )
             points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)  # [68, 2]
-            faces.append(Face(box, points, score, _unit(np.asarray(vector)), chip))
+            raw = np.asarray(vector)
+            norm = float(np.linalg.norm(raw))
+            faces.append(Face(box, points, score, _unit(raw), chip, norm))
         return faces
+
+
+def face_distance(a: Face, b: Face) -> float:
+    """dlib's distance between two faces: the Euclidean distance of their raw descriptors.
+
+    dlib calls two faces the same person below 0.6 (its model's threshold, about 99.4 % on
+    LFW); the unit vectors' distance is a different scale, so compare raw descriptors.
+    """
+    return float(np.linalg.norm(a.vector * a.norm - b.vector * b.norm))
 
 
 # --------------------------------------------------------------------------------------------

@@ -212,11 +212,19 @@ def fit_splats(
     return result
 
 
-def ssim(a: torch.Tensor, b: torch.Tensor, *, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+def ssim(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    *,
+    window: int = 11,
+    sigma: float = 1.5,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Mean structural similarity of two images, with a Gaussian window (as 3DGS computes it).
 
     Args:
         a, b: images with values in [0, 1]  # [H, W, C]
+        mask: average over these pixels only (None: all)  # [H, W] bool
     Returns:
         a scalar tensor, 1 for identical images
     """
@@ -239,7 +247,9 @@ def ssim(a: torch.Tensor, b: torch.Tensor, *, window: int = 11, sigma: float = 1
     s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
         (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
     )
-    return s.mean()
+    if mask is None:
+        return s.mean()
+    return s[0].mean(dim=0)[mask].mean()
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

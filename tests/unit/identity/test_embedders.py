@@ -24,6 +24,7 @@ from continuum.identity.embedders import (
     TextEmbedder,
     _appearance_reference,
     embedder,
+    face_distance,
     text_embedder,
 )
 from continuum.identity.images import check_image, decode_image
@@ -435,3 +436,15 @@ def test_text_matches_sentence_transformers(text):
     cosine = (expected * got).sum(axis=1)
     assert (cosine > 1 - 1e-5).all(), cosine
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_face_distance_is_dlibs_raw_distance():
+    faces = FaceEmbedder()
+    photo = faces.embed(data.astronaut())
+    assert 1.0 < photo.norm < 2.0  # dlib's raw descriptors have a norm of about 1.45
+    assert face_distance(photo, photo) == 0.0
+    mirrored = faces.embed(np.ascontiguousarray(data.astronaut()[:, ::-1]))
+    distance = face_distance(photo, mirrored)
+    assert 0 < distance < 0.6  # the same person, by dlib's threshold
+    unit = float(np.linalg.norm(photo.vector - mirrored.vector))
+    assert distance == pytest.approx(unit * photo.norm, rel=0.1)

@@ -278,3 +278,14 @@ def test_read_views_errors(tmp_path, cube_views):
     (tmp_path / "cameras.json").write_text(json.dumps(data))
     with pytest.raises(ContinuumError, match="camera 0: 'fx'"):
         read_views(tmp_path)
+
+
+def test_ssim_over_a_mask_counts_only_its_pixels():
+    a = torch.rand(32, 32, 3, generator=torch.Generator().manual_seed(0))
+    b = a.clone()
+    b[:, 16:] = torch.rand(32, 16, 3, generator=torch.Generator().manual_seed(1))
+    mask = torch.zeros(32, 32, dtype=torch.bool)
+    mask[:, :5] = True  # far (more than the window's half-width) from the changed half
+    assert ssim(a, b, mask=mask).item() == pytest.approx(1.0, abs=1e-5)
+    assert ssim(a, b).item() < ssim(a, b, mask=mask).item()
+    assert ssim(a, b, mask=~mask).item() < ssim(a, b).item()

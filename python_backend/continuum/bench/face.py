@@ -1,0 +1,203 @@
+"""``continuum bench face``: FaceSplat's reconstruction from one photo, and whether the face it
+makes is still the same person seen from the side.
+
+**The photos** (``PHOTOS``), both public domain: ``astronaut``, scikit-image's
+``data.astronaut()`` (Eileen Collins, NASA; 512 x 512, the face about 90 pixels wide), and
+``grace_hopper``, matplotlib's sample ``grace_hopper.jpg`` (US Navy; 512 x 600, the face
+about 215 pixels wide).
+
+**The figures**, per photo (under ``photos``) and their mean over the photos (at the top):
+
+- ``psnr_input_view_db``, ``ssim_input_view``: the reconstruction rendered from the photo's
+  camera against the photo, in the reconstructed mask, at the photo's size
+  (``FaceReconstruction.psnr`` / ``.ssim``).
+- ``id_dist_yaw``: for yaws ``YAWS`` (-30, -15, 0, 15, 30 degrees) about the head's vertical
+  axis (``turntable_camera``: ``size`` pixels square, 30 degree field of view, 0.5 m from the
+  face, grey background), dlib's distance (``face_distance``: the Euclidean distance of the raw
+  128-D descriptors; dlib calls two faces the same person below 0.6) between the photo's face
+  and the largest face dlib finds in the render. A render in which dlib finds no face is a
+  failure: its distance is null and ``faces_detected`` counts the renders that had one; means
+  are over the renders with a face, and ``*_faces_detected`` says over how many.
+- ``id_dist_yaw_billboard``: the same for a flat billboard of the photo: one Gaussian per pixel
+  of a working copy of the photo (its longer side ``billboard_side`` pixels), on the plane
+  through the fitted nasion facing the photo's camera, each as wide as its pixel there, so
+  that it reproduces the photo exactly from the photo's camera. It turns like a picture.
+- ``id_dist_yaw_noprior``: the same landmark fit and head surface without FaceSplat's priors:
+  no mirror colouring (what the photo does not show takes the colour of the nearest Gaussian
+  the photo does show) and the refinement with the symmetry, smoothness and near-surface
+  weights at 0 (``mirror_init=False``, ``RefineWeights(symmetry_weight=0, smooth_weight=0,
+  surface_weight=0)``); everything else as FaceSplat.
+- ``seconds``: the reconstruction's wall time (``FaceReconstruction.seconds``);
+  ``gaussians``.
+
+Settings: ``steps`` (300), ``gaussians`` (40,000) as ``FaceConfig``; the test uses tiny ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import torch
+from PIL import Image
+
+from continuum.generation.facesplat import (
+    FaceConfig,
+    FaceReconstruction,
+    RefineWeights,
+    reconstruct_face,
+    turntable_camera,
+)
+from continuum.identity.embedders import Face, FaceEmbedder, face_distance
+from continuum.splats.cloud import SplatCloud
+from continuum.splats.render import render_splats
+from continuum.splats.sh import rgb_to_sh0
+
+PHOTOS = ("astronaut", "grace_hopper")
+YAWS = (-30.0, -15.0, 0.0, 15.0, 30.0)
+_NO_PRIORS = RefineWeights(symmetry_weight=0.0, smooth_weight=0.0, surface_weight=0.0)
+
+
+def load_bench_photo(name: str) -> np.ndarray:
+    """One of ``PHOTOS`` as uint8 RGB [H, W, 3]."""
+    if name == "astronaut":
+        from skimage import data
+
+        return data.astronaut()
+    if name == "grace_hopper":
+        from matplotlib import cbook
+
+        path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+        with Image.open(path) as picture:
+            return np.asarray(picture.convert("RGB"))
+    raise ValueError(f"photo must be one of {PHOTOS}, got {name!r}")
+
+
+def bench_face(
+    *,
+    photos: tuple[str, ...] = PHOTOS,
+    steps: int = 300,
+    gaussians: int = 40_000,
+    size: int = 320,
+    billboard_side: int = 256,
+) -> dict:
+    """Measure FaceSplat on ``photos``; see the module docstring for every figure.
+
+    Args:
+        photos: names from ``PHOTOS``
+        steps, gaussians: the reconstruction's ``FaceConfig.steps`` and ``.gaussians``
+        size: the identity renders' side in pixels
+        billboard_side: the billboard baseline's resolution (longer side, pixels)
+    """
+    embedder = FaceEmbedder()
+    config = FaceConfig(steps=steps, gaussians=gaussians)
+    per_photo = {}
+    for name in photos:
+        image = load_bench_photo(name)
+        ours = reconstruct_face(image, config=config)
+        bare = reconstruct_face(
+            image, config=replace(config, mirror_init=False, weights=_NO_PRIORS)
+        )
+        billboard = billboard_cloud(image, ours, side=billboard_side)
+        figures = {
+            "psnr_input_view_db": round(ours.psnr, 2),
+            "ssim_input_view": round(ours.ssim, 4),
+            "seconds": round(ours.seconds, 2),
+            "gaussians": len(ours.cloud),
+            "faces_found": ours.faces_found,
+            "psnr_input_view_db_noprior": round(bare.psnr, 2),
+        }
+        for suffix, cloud in (
+            ("", ours.cloud),
+            ("_billboard", billboard),
+            ("_noprior", bare.cloud),
+        ):
+            distances = identity_distances(cloud, ours.face, embedder, size=size)
+            figures[f"id_dist_yaw{suffix}"] = distances
+            figures[f"faces_detected{suffix}"] = sum(d is not None for d in distances)
+        per_photo[name] = figures
+
+    result: dict = {"photos": per_photo, "yaws_deg": list(YAWS), "steps": steps}
+    for key in ("psnr_input_view_db", "ssim_input_view", "seconds"):
+        result[key] = round(float(np.mean([f[key] for f in per_photo.values()])), 4)
+    for suffix in ("", "_billboard", "_noprior"):
+        curves = [f[f"id_dist_yaw{suffix}"] for f in per_photo.values()]
+        result[f"id_dist_yaw{suffix}"] = [_mean([c[i] for c in curves]) for i in range(len(YAWS))]
+        result[f"faces_detected{suffix}"] = sum(
+            f[f"faces_detected{suffix}"] for f in per_photo.values()
+        )
+    result["renders_per_method"] = len(YAWS) * len(photos)
+    return result
+
+
+def identity_distances(
+    cloud: SplatCloud, face: Face, embedder: FaceEmbedder, *, size: int
+) -> list[float | None]:
+    """dlib's distance between ``face`` and the face in renders of ``cloud`` at ``YAWS``; None
+    for a render in which dlib finds no face."""
+    distances: list[float | None] = []
+    for yaw in YAWS:
+        camera = turntable_camera(yaw, size=size)
+        with torch.no_grad():
+            rgb = render_splats(cloud, camera, backend="cpu").rgb.numpy()
+        render = (np.clip(rgb, 0.0, 1.0) * 255).round().astype(np.uint8)
+        found = embedder.detect(render)
+        distances.append(round(face_distance(face, found[0]), 4) if found else None)
+    return distances
+
+
+def billboard_cloud(
+    image: np.ndarray, reconstruction: FaceReconstruction, *, side: int
+) -> SplatCloud:
+    """The flat billboard baseline: the photo as one Gaussian per pixel (of a copy ``side``
+    pixels on its longer side) on the plane through the fitted nasion that faces the photo's
+    camera, so that the photo's camera sees the photo again.  # -> H*W Gaussians"""
+    camera = reconstruction.camera
+    height, width = image.shape[:2]
+    factor = side / max(height, width)
+    w, h = max(1, round(width * factor)), max(1, round(height * factor))
+    small = np.asarray(Image.fromarray(image).resize((w, h), Image.Resampling.BOX), np.float32)
+    w2c = camera.world_to_camera.numpy()
+    rotation, translation = w2c[:3, :3], w2c[:3, 3]
+    nasion = reconstruction.pose.landmarks[27]
+    depth = float((rotation @ nasion + translation)[2])
+    # The copy's pixel centres at that depth in camera axes, then in the face frame.
+    u = (np.arange(w) + 0.5) * width / w
+    v = (np.arange(h) + 0.5) * height / h
+    uu, vv = np.meshgrid(u, v)
+    points = np.stack(
+        [
+            (uu - camera.cx) / camera.fx * depth,
+            (vv - camera.cy) / camera.fy * depth,
+            np.full_like(uu, depth),
+        ],
+        axis=-1,
+    ).reshape(-1, 3)
+    means = (points - translation) @ rotation  # camera axes -> face frame
+    sigma = depth * width / w / camera.fx  # one pixel's footprint, metres
+    # Flat in the camera's view plane: the Gaussian's z axis is the camera's optical axis.
+    quat = _matrix_to_quat(rotation.T)
+    n = len(means)
+    log_scales = np.log([sigma, sigma, sigma * 1e-3])
+    colours = torch.from_numpy(small.reshape(-1, 3) / 255.0)
+    return SplatCloud(
+        means=torch.from_numpy(means).float(),
+        quats=torch.from_numpy(np.tile(quat, (n, 1))).float(),
+        log_scales=torch.from_numpy(np.tile(log_scales, (n, 1))).float(),
+        opacity_logits=torch.full((n,), math.log(0.99 / 0.01)),
+        sh=rgb_to_sh0(colours.float())[:, None, :],
+    )
+
+
+def _matrix_to_quat(matrix: np.ndarray) -> np.ndarray:
+    """(w, x, y, z) of a rotation matrix  # [3, 3] -> [4]"""
+    from scipy.spatial.transform import Rotation
+
+    x, y, z, w = Rotation.from_matrix(matrix).as_quat()
+    return np.array([w, x, y, z])
+
+
+def _mean(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return round(float(np.mean(kept)), 4) if kept else None

@@ -1,0 +1,67 @@
+"""FaceSplat: a 3D face as Gaussians from a single photo, guided by a face prior.
+
+One photo in, a head of flat, surface-aligned Gaussians out, in a face-centred frame (metres,
+glTF axes, the face looking towards +Z) with the photo's camera in that frame. The landmarks
+place a mean 3D face and head (the prior), the photo colours what it sees, mirror symmetry and
+smoothness fill in what it does not, and a photometric refinement matches the photo.
+
+Public names:
+- ``reconstruct_face``, ``FaceConfig``, ``FaceReconstruction``, ``load_photo``: the entry point,
+  its settings and result, and reading a photo file (``reconstruct``)
+- ``TEMPLATE``, ``SHAPE_MODES``, ``SHAPE_MODE_NAMES``, ``HEAD_SEMI_AXES``, ``shaped_landmarks``:
+  the prior, a mean 68-landmark face, its shape freedoms and the head ellipsoid (``prior``)
+- ``fit_pose``, ``PoseFit``, ``photo_camera``: head pose, size and shape from 2D landmarks
+  (``pose``)
+- ``head_surface``, ``HeadSurface``: the head surface through the fitted landmarks
+  (``surface``)
+- ``mirror_partners``: each Gaussian's mirror partner across the midline (``symmetry``)
+- ``seen_weights``, ``camera_pixels``, ``sample_image``: what the photo sees (``visibility``)
+- ``refine``, ``RefineWeights``, ``RefineResult``: the photometric refinement with the priors
+  (``refine``)
+- ``turntable_camera``: cameras turned about the head's vertical axis (``views``)
+"""
+
+from continuum.generation.facesplat.pose import PoseFit, fit_pose, photo_camera
+from continuum.generation.facesplat.prior import (
+    HEAD_SEMI_AXES,
+    SHAPE_MODE_NAMES,
+    SHAPE_MODES,
+    TEMPLATE,
+    shaped_landmarks,
+)
+from continuum.generation.facesplat.reconstruct import (
+    FaceConfig,
+    FaceReconstruction,
+    load_photo,
+    reconstruct_face,
+)
+from continuum.generation.facesplat.refine import RefineResult, RefineWeights, refine
+from continuum.generation.facesplat.surface import HeadSurface, head_surface
+from continuum.generation.facesplat.symmetry import mirror_partners
+from continuum.generation.facesplat.views import turntable_camera
+from continuum.generation.facesplat.visibility import camera_pixels, sample_image, seen_weights
+
+__all__ = [
+    "HEAD_SEMI_AXES",
+    "SHAPE_MODES",
+    "SHAPE_MODE_NAMES",
+    "TEMPLATE",
+    "FaceConfig",
+    "FaceReconstruction",
+    "HeadSurface",
+    "PoseFit",
+    "RefineResult",
+    "RefineWeights",
+    "camera_pixels",
+    "fit_pose",
+    "head_surface",
+    "load_photo",
+    "mirror_partners",
+    "photo_camera",
+    "reconstruct_face",
+    "refine",
+    "sample_image",
+    "seen_weights",
+    "shaped_landmarks",
+    "turntable_camera",
+]

@@ -1,0 +1,127 @@
+"""The head surface: the prior's ellipsoid, its front bent to pass through the fitted landmarks.
+
+A closed, star-shaped surface about the face frame's origin (the head centre; see ``prior``):
+each direction u from the centre has one radius,
+
+    r(u) = s r_ellipsoid(u) + w(u) d(u)
+
+with ``r_ellipsoid`` the head ellipsoid (``HEAD_SEMI_AXES`` times the head's size s) and
+d(u) a thin-plate spline over the directions' (longitude, latitude) that equals each
+landmark's radial offset from the ellipsoid at its direction (so the surface passes through the
+landmarks: brows, nose and lips stand out, the eyes sit in), and 0 on a ring of anchors around
+the face. w(u) is 1 over the face (an ellipse in longitude and latitude around the landmarks,
+raised to take in the forehead) and falls smoothly to 0 at the anchor ring, so the sides, the
+top and the back of the head stay the ellipsoid: the views turned 30 degrees still see a head.
+The inner lips (60-67) are left out of the spline: with the mouth closed they share the outer
+lips' directions at another radius.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import trimesh
+from scipy.interpolate import RBFInterpolator
+
+from continuum.generation.facesplat.prior import HEAD_SEMI_AXES
+
+_SPLINE_LANDMARKS = np.arange(60)  # all but the inner lips
+_FOREHEAD = 0.45  # radians of latitude the face window reaches above the brows
+_MARGIN = 0.08  # radians around the landmarks inside the window
+_RING = 1.6  # the anchor ring, in units of the window's radii
+_ANCHORS = 32
+
+
+@dataclass(frozen=True, eq=False)
+class HeadSurface:
+    """A closed triangle mesh of the head, in the face frame (metres).
+
+    Attributes:
+        mesh: the triangles (outward normals)
+        face_region: True for the triangles of the face window (w(u) = 1), where Gaussians
+            are denser  # [F] bool
+    """
+
+    mesh: trimesh.Trimesh
+    face_region: np.ndarray
+
+
+def head_surface(
+    landmarks: np.ndarray, *, scale: float = 1.0, subdivisions: int = 5
+) -> HeadSurface:
+    """The head surface through fitted 3D landmarks.
+
+    Args:
+        landmarks: the fitted landmarks in the face frame, metres  # [68, 3]
+        scale: the head's size relative to the mean head (``PoseFit.scale``)
+        subdivisions: of the icosphere the surface is built on (5: 10,242 vertices, about
+            3 mm apart over the face)
+
+    Returns:
+        the surface and its face region
+    """
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    if landmarks.shape != (68, 3) or not np.isfinite(landmarks).all():
+        raise ValueError(f"landmarks must be finite [68, 3] points, got {list(landmarks.shape)}")
+    if not 0 <= subdivisions <= 7:
+        raise ValueError(f"subdivisions must lie in 0..7, got {subdivisions}")
+    sphere = trimesh.creation.icosphere(subdivisions=subdivisions)
+    directions = np.asarray(sphere.vertices, dtype=np.float64)  # [V, 3] unit
+    semi_axes = scale * HEAD_SEMI_AXES
+
+    # 1. Each spline landmark's offset from the ellipsoid along its direction.
+    points = landmarks[_SPLINE_LANDMARKS]
+    radii = np.linalg.norm(points, axis=1)
+    offsets = radii - ellipsoid_radius(points / radii[:, None], semi_axes)  # [L]
+
+    # 2. The face window in (longitude, latitude), and the anchor ring around it.
+    angles = _angles(points)  # [L, 2]
+    brow_top = angles[17:27, 1].max()
+    low = angles.min(axis=0) - _MARGIN
+    high = np.array([angles[:, 0].max(), brow_top + _FOREHEAD]) + _MARGIN
+    centre, radius = (low + high) / 2, (high - low) / 2
+    turn = np.linspace(0, 2 * math.pi, _ANCHORS, endpoint=False)
+    ring = centre + _RING * radius * np.stack([np.cos(turn), np.sin(turn)], axis=1)
+
+    # 3. The thin-plate spline of the offsets, windowed, on every vertex near the face.
+    spline = RBFInterpolator(
+        np.concatenate([angles, ring]),
+        np.concatenate([offsets, np.zeros(_ANCHORS)]),
+        kernel="thin_plate_spline",
+        smoothing=1e-6,
+    )
+    vertex_angles = _angles(directions)
+    rho = np.linalg.norm((vertex_angles - centre) / radius, axis=1)  # 1 on the window's edge
+    near = rho < _RING
+    radius_of = ellipsoid_radius(directions, semi_axes)
+    radius_of[near] += _window(rho[near]) * spline(vertex_angles[near])
+    mesh = trimesh.Trimesh(directions * radius_of[:, None], sphere.faces, process=False)
+    face_region = (rho[mesh.faces] <= 1.0).all(axis=1)
+    return HeadSurface(mesh, face_region)
+
+
+def ellipsoid_radius(directions: np.ndarray, semi_axes: np.ndarray) -> np.ndarray:
+    """Distance from the centre to an axis-aligned ellipsoid along unit directions.
+
+    Args:
+        directions: unit vectors  # [N, 3]
+        semi_axes: the ellipsoid's semi-axes  # [3]
+
+    Returns:
+        radii  # [N]
+    """
+    return 1.0 / np.sqrt(((directions / semi_axes) ** 2).sum(axis=1))
+
+
+def _angles(points: np.ndarray) -> np.ndarray:
+    """(longitude about +Y from +Z towards +X, latitude) of points seen from the origin  # [N, 2]"""
+    unit = points / np.linalg.norm(points, axis=1, keepdims=True)
+    return np.stack([np.arctan2(unit[:, 0], unit[:, 2]), np.arcsin(unit[:, 1])], axis=1)
+
+
+def _window(rho: np.ndarray) -> np.ndarray:
+    """1 inside the face window (rho <= 1), smoothly 0 at the anchor ring (rho = _RING)."""
+    t = np.clip((rho - 1.0) / (_RING - 1.0), 0.0, 1.0)
+    return 1.0 - t * t * (3.0 - 2.0 * t)

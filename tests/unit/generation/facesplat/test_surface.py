@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+from continuum.generation.facesplat.prior import HEAD_SEMI_AXES, TEMPLATE
+from continuum.generation.facesplat.surface import ellipsoid_radius, head_surface
+
+
+@pytest.fixture(scope="module")
+def surface():
+    return head_surface(TEMPLATE, subdivisions=4)
+
+
+def test_the_surface_is_a_closed_head(surface):
+    mesh = surface.mesh
+    assert mesh.is_watertight and mesh.is_winding_consistent and mesh.volume > 0
+    extent = mesh.bounds[1] - mesh.bounds[0]
+    np.testing.assert_allclose(extent, 2 * HEAD_SEMI_AXES, rtol=0.15)
+
+
+def test_it_passes_through_the_landmarks(surface):
+    vertices = surface.mesh.vertices
+    for index in list(range(60)):
+        point = TEMPLATE[index]
+        # the radius along the landmark's direction, from the nearest vertices in direction
+        unit = vertices / np.linalg.norm(vertices, axis=1, keepdims=True)
+        nearest = np.argmax(unit @ (point / np.linalg.norm(point)))
+        gap = abs(np.linalg.norm(vertices[nearest]) - np.linalg.norm(point))
+        assert gap < 0.006, index  # within a vertex spacing (subdivision 4: about 6 mm)
+    # the nose stands out of the ellipsoid, the eyes sit in it
+    nose = TEMPLATE[30] / np.linalg.norm(TEMPLATE[30])
+    assert np.linalg.norm(TEMPLATE[30]) > ellipsoid_radius(nose[None], HEAD_SEMI_AXES)[0] + 0.01
+
+
+def test_the_back_of_the_head_is_the_ellipsoid(surface):
+    vertices = surface.mesh.vertices
+    back = vertices[:, 2] < -0.05
+    radii = np.linalg.norm(vertices[back], axis=1)
+    expected = ellipsoid_radius(vertices[back] / radii[:, None], HEAD_SEMI_AXES)
+    np.testing.assert_allclose(radii, expected, rtol=1e-9)
+    # the face region is the front
+    centres = surface.mesh.triangles_center[surface.face_region]
+    assert 0 < surface.face_region.sum() < len(surface.face_region) / 2
+    assert centres[:, 2].min() > 0
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match=r"\[68, 3\]"):
+        head_surface(np.zeros((68, 2)))
+    with pytest.raises(ValueError, match="subdivisions"):
+        head_surface(TEMPLATE, subdivisions=9)

@@ -1,0 +1,34 @@
+import json
+
+import pytest
+from PIL import Image
+from skimage import data
+
+from continuum.cli import main
+from continuum.splats.formats import read_splats
+
+
+def test_face_reconstruct_writes_ply_and_spz(tmp_path, capsys):
+    photo, ply, spz = tmp_path / "astronaut.png", tmp_path / "face.ply", tmp_path / "face.spz"
+    Image.fromarray(data.astronaut()).save(photo)
+    argv = ["face", "reconstruct", str(photo), "-o", str(ply), "--spz", str(spz)]
+    assert main([*argv, "--steps", "3", "--gaussians", "3000", "-q"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["gaussians"] == 3000 and summary["faces_found"] == 1
+    assert summary["psnr"] > 20 and summary["seconds"] > 0
+    assert len(read_splats(ply)) == len(read_splats(spz)) == 3000
+
+
+def test_face_reconstruct_reports_bad_photos(tmp_path, capsys):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    assert main(["face", "reconstruct", str(broken), "-o", str(tmp_path / "x.ply"), "-q"]) == 1
+    assert "broken.jpg" in capsys.readouterr().err
+    assert main(["face", "reconstruct", str(broken), "-o", str(tmp_path / "x.obj")]) == 1
+    assert "--output must be a .ply file" in capsys.readouterr().err
+
+
+def test_face_help_lists_reconstruct(capsys):
+    with pytest.raises(SystemExit):
+        main(["face", "--help"])
+    assert "reconstruct" in capsys.readouterr().out
