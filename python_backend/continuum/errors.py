@@ -93,5 +93,6 @@ class NoFaceError(IdentityError):
 
 
 class FaceSplatError(GenerationError):
-    """A photo that cannot be made into a 3D face: unreadable, no face in it, a face too small,
-    or settings out of range; the message names the file or argument and the fix."""
+    """A photo that cannot be made into a 3D face: unreadable, a face too small, or settings out
+    of range (no face at all is a NoFaceError); the message names the file or argument and the
+    fix."""

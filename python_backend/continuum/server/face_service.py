@@ -91,7 +91,7 @@ def reconstruct(
             "bank": bank,
             "faces": made.faces_found,
             "gaussians": len(made.cloud),
-            "psnr_db": _finite(made.psnr_db),
+            "psnr_db": _finite(made.psnr),
             "seconds": round(made.seconds, 3),
             "seq": world.seq,
         },

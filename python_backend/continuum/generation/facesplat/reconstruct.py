@@ -37,7 +37,7 @@ import torch
 from PIL import Image, ImageDraw
 from scipy.spatial import ConvexHull, cKDTree
 
-from continuum.errors import FaceSplatError, IdentityError
+from continuum.errors import FaceSplatError, IdentityError, NoFaceError
 from continuum.generation.facesplat.pose import DEFAULT_FOV_DEG, PoseFit, fit_pose
 from continuum.generation.facesplat.refine import RefineWeights, refine
 from continuum.generation.facesplat.surface import HeadSurface, head_surface
@@ -197,7 +197,8 @@ def reconstruct_face(
         the reconstruction
 
     Raises:
-        FaceSplatError: a malformed image, no face, or a face narrower than ``min_face_px``.
+        NoFaceError: no face in the photo (an IdentityError, as the identity banks raise it).
+        FaceSplatError: a malformed image, or a face narrower than ``min_face_px``.
     """
     started = time.perf_counter()
     config = FaceConfig() if config is None else config
@@ -214,7 +215,7 @@ def reconstruct_face(
     # 2. The face.
     faces = FaceEmbedder().detect(image)
     if not faces:
-        raise FaceSplatError(
+        raise NoFaceError(
             f"no face found in the photo ({width}x{height}): it needs a face turned at most "
             f"about 30 degrees from the camera, unoccluded, at least {config.min_face_px} "
             "pixels wide"

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 from skimage import data
 
-from continuum.errors import ContinuumError, FaceSplatError
+from continuum.errors import ContinuumError, FaceSplatError, NoFaceError
 from continuum.generation.facesplat import FaceConfig, load_photo, reconstruct_face
 from continuum.generation.facesplat.reconstruct import initial_colours
 from continuum.splats.render import render_splats
@@ -62,9 +62,9 @@ def test_the_cloud_is_in_the_face_frame(reconstruction):
 
 
 def test_no_face_is_a_clear_error():
-    with pytest.raises(FaceSplatError, match="no face found"):
+    with pytest.raises(NoFaceError, match="no face found"):
         reconstruct_face(data.coffee(), config=QUICK)
-    with pytest.raises(FaceSplatError, match="no face found"):
+    with pytest.raises(NoFaceError, match="no face found"):
         reconstruct_face(np.full((64, 64, 3), 128, np.uint8), config=QUICK)
 
 
