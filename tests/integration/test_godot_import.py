@@ -114,3 +114,36 @@ def test_editor_imports_good_files_and_reports_broken_ones(files: dict[str, Path
     assert loaded[paths[2]] == {"count": 8192, "sh_degree": 0, "valid": True, "images": 4}
     assert loaded[paths[3]] == {"count": 10, "sh_degree": 1, "valid": True, "images": 5}
     assert loaded["res://splat_files/broken.ply"] is None
+
+
+def test_a_face_reconstructed_from_a_photo_imports_as_a_splat_cloud(tmp_path: Path):
+    """`continuum face reconstruct` of scikit-image's astronaut writes a PLY and an SPZ that
+    `godot --import` turns into SplatCloud resources with every Gaussian (the face an author
+    places with a SplatInstance3D)."""
+    import skimage.data
+    from PIL import Image
+
+    from continuum.cli import main
+
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT_DIR, project, ignore=shutil.ignore_patterns(".godot"))
+    drop = project / "faces"
+    drop.mkdir()
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(skimage.data.astronaut()).save(photo)
+    ply, spz = drop / "astronaut.ply", drop / "astronaut.spz"
+    args = ["face", "reconstruct", str(photo), "-o", str(ply), "--spz", str(spz)]
+    assert main([*args, "--steps", "5", "--gaussians", "3000", "-q"]) == 0
+    count = len(read_splats(ply))
+    assert count == len(read_splats(spz)) >= 3000
+
+    run = import_project(project)
+    assert run.returncode == 0 and "SCRIPT ERROR" not in run.output, run.output[-3000:]
+    paths = ["res://faces/astronaut.ply", "res://faces/astronaut.spz"]
+    load = run_godot(["--script", LOAD], user_args=paths, project=project, timeout_s=120)
+    results = load.results("CONTINUUM_RESULT")
+    assert results, load.output[-3000:]
+    loaded = results[-1]["loaded"]
+    for path in paths:
+        assert loaded[path] is not None and loaded[path]["count"] == count, loaded
+        assert loaded[path]["valid"], loaded
