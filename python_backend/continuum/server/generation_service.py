@@ -137,7 +137,12 @@ def event_message(event: Event, limits: Limits) -> tuple[Any, Message]:
         header.update(result="video", fps=result.fps)
         blob = result.frames
     elif isinstance(result, Trajectory):
-        header.update(result="trajectory", fps=result.fps, channels=list(result.channels))
+        header.update(
+            result="trajectory",
+            fps=result.fps,
+            channels=list(result.channels),
+            end_velocity=[float(v) for v in result.end_velocity],
+        )
         blob = result.values.astype(np.float32, copy=False)
     else:
         return job.owner, _failed(job.id, job.slot, "failed", f"the model returned {result!r:.60}")

@@ -25,8 +25,10 @@ extends Node
 ##
 ## Results ([signal job_finished], [method generate]): [code]{"image": Image}[/code] (RGB8),
 ## [code]{"frames": Array[Image], "fps": int}[/code], or [code]{"trajectory":
-## PackedFloat32Array, "shape": [T, D], "channels": PackedStringArray, "fps": int}[/code] (row t
-## is frame t, columns named by channels), each with [code]job[/code], [code]slot[/code] and
+## PackedFloat32Array, "shape": [T, D], "channels": PackedStringArray, "fps": int,
+## "end_velocity": PackedFloat32Array}[/code] (row t is frame t, columns named by channels; the
+## velocity at the last frame, three values per body, empty when the model gives none; see
+## ContinuumMotionPlayer), each with [code]job[/code], [code]slot[/code] and
 ## [code]model[/code] (the model's description) too. Failures: [code]{"error": code,
 ## "message": text}[/code], where code is the backend's (section 14: [code]cancelled[/code],
 ## [code]timeout[/code], [code]out_of_memory[/code], [code]failed[/code], [code]too_large[/code];
@@ -208,6 +210,8 @@ static func decode_result(header: Dictionary, blobs: Array) -> Dictionary:
 		result = _decode_video(dtype, shape, data)
 	elif kind == "trajectory":
 		result = _decode_trajectory(dtype, shape, data, header.get("channels"))
+		if not result.has("error"):
+			result["end_velocity"] = _numbers(header.get("end_velocity"))
 	else:
 		result = MessageCodec.failure("bad_blob", "gen.done of an unknown result %s" % [kind])
 	if result.has("error"):
@@ -378,6 +382,17 @@ static func _decode_trajectory(
 			names.append(str(channel))
 	return {"trajectory": data.to_float32_array(), "shape": [shape[0], shape[1]],
 		"channels": names}
+
+
+# A list of numbers as floats; empty when it is not one.
+static func _numbers(value: Variant) -> PackedFloat32Array:
+	var out := PackedFloat32Array()
+	if value is Array:
+		for item: Variant in value:
+			if not _is_number(item):
+				return PackedFloat32Array()
+			out.append(float(item))
+	return out
 
 
 # A blob descriptor's shape as integers; empty when it is not a list of non-negative integers.

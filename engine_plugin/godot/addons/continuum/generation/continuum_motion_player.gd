@@ -92,8 +92,8 @@ func sample(at_s: float) -> Vector3:
 
 ## The positions ([code]x, y, z[/code] channels), fps and final velocity of a motion result:
 ## [code]{positions, fps, end_velocity}[/code] or [code]{error, message}[/code]. The final
-## velocity comes from the channels [code]vx, vy, vz[/code] when the motion has them, else from
-## its last two frames.
+## velocity is the result's [code]end_velocity[/code] (its first body's) when it has one, else
+## the channels [code]vx, vy, vz[/code] at the last frame, else the last two frames' difference.
 static func positions_of(motion: Dictionary) -> Dictionary:
 	var values: Variant = motion.get("trajectory")
 	var shape: Variant = motion.get("shape")
@@ -117,8 +117,11 @@ static func positions_of(motion: Dictionary) -> Dictionary:
 		positions[t] = Vector3(values[t * width + axes[0]], values[t * width + axes[1]],
 			values[t * width + axes[2]])
 	var speeds := PackedInt32Array([channels.find("vx"), channels.find("vy"), channels.find("vz")])
+	var given: Variant = motion.get("end_velocity")
 	var end_velocity := Vector3.ZERO
-	if not speeds.has(-1):
+	if given is PackedFloat32Array and given.size() >= 3:
+		end_velocity = Vector3(given[0], given[1], given[2])
+	elif not speeds.has(-1):
 		var last := (frames - 1) * width
 		end_velocity = Vector3(values[last + speeds[0]], values[last + speeds[1]],
 			values[last + speeds[2]])

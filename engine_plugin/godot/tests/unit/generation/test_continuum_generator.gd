@@ -113,6 +113,10 @@ func test_decodes_each_result_kind() -> void:
 	assert_eq(motion.trajectory, values)
 	assert_eq([motion.shape, motion.channels, motion.fps], [[2, 2],
 		PackedStringArray(["x", "y"]), 30])
+	assert_eq(motion.end_velocity, PackedFloat32Array(), "none given")
+	var thrown := ContinuumGeneratorScript.decode_result(_done("trajectory", [2, 2], {"fps": 30,
+		"channels": ["x", "y"], "end_velocity": [1, -2.5, 0]}, "f32"), [values.to_byte_array()])
+	assert_eq(thrown.end_velocity, PackedFloat32Array([1, -2.5, 0]))
 
 
 func test_refuses_results_that_do_not_fit() -> void:

@@ -58,6 +58,10 @@ func test_positions_and_final_velocity_of_a_motion() -> void:
 	assert_true(plain.end_velocity.is_equal_approx(Vector3(2, 0, 0)), "from the last frames")
 	var channelled := MotionPlayer.positions_of(line(4, 10, 2.0, true))
 	assert_true(channelled.end_velocity.is_equal_approx(Vector3(2, 0, -1)), "from vx, vy, vz")
+	var given := line(4, 10, 2.0, true)
+	given["end_velocity"] = PackedFloat32Array([0.5, 4, 0, 9, 9, 9])
+	assert_true(MotionPlayer.positions_of(given).end_velocity.is_equal_approx(Vector3(0.5, 4, 0)),
+		"the model's own, its first body's")
 
 
 func test_malformed_motions_are_refused() -> void:
