@@ -24,13 +24,23 @@ extends "res://tests/script_main.gd"
 ##            image_edit without an image, an unknown param; then a good one still works
 ##   models   models.list; models.bind of --folder (a missing folder): the slot goes loading
 ##            then failed (models_changed), and the built-in model still serves a job
+##   handover (scenes/physics_playground) a ContinuumWorld shows the bodies; a motion "throw"
+##            (restitution 0.8) from the ball's place is generated and played on the ball by a
+##            ContinuumMotionPlayer (teleporting its body along), handed over to the live
+##            physics at the end; where the ball is shown then and 0.3 s later; an unknown
+##            scenario and a parameter out of range are refused
 
 const SessionScript = preload("res://addons/continuum/bridge/continuum_session.gd")
 const ContinuumGeneratorScript = preload(
 	"res://addons/continuum/generation/continuum_generator.gd"
 )
 
-const SCENARIOS := ["image", "edit", "kinds", "cancel", "bad", "models"]
+const ContinuumWorldScript = preload("res://addons/continuum/world/continuum_world.gd")
+const MotionPlayerScript = preload(
+	"res://addons/continuum/generation/continuum_motion_player.gd"
+)
+
+const SCENARIOS := ["image", "edit", "kinds", "cancel", "bad", "models", "handover"]
 ## Seconds to wait for a push.
 const PUSH_WAIT_S := 60.0
 
@@ -143,6 +153,56 @@ func _run_kinds() -> Dictionary:
 		"channels": Array(motion.get("channels", PackedStringArray())),
 		"motion_fps": motion.get("fps"),
 		"ends": [_ends(int(video.get("job", -1))), _ends(int(motion.get("job", -1)))],
+	}
+
+
+func _run_handover() -> Dictionary:
+	var world := ContinuumWorldScript.new()
+	world.name = "World"
+	world.session_path = _session.get_path()
+	root.add_child(world)
+	await world.reload()
+	var ball := world.get_entity_node("ball")
+	if ball == null:
+		return {"ok": false, "error": "the world has no ball (serve scenes/physics_playground)"}
+	var params := {"scenario": "throw", "frames": 24, "fps": 30, "params": {"height": 0.5,
+		"vx": 2.0, "vy": 2.5, "vz": 0.0, "restitution": 0.8}, "origin": [0.0, 0.0, 2.0]}
+	var motion := await _generator.generate("motion", params)
+	var player := MotionPlayerScript.new()
+	player.name = "Player"
+	player.entity = "ball"
+	player.session_path = _session.get_path()
+	root.add_child(player)
+	player.target_path = player.get_path_to(ball)
+	var finished: Array = []
+	player.motion_finished.connect(func(handed_over: bool) -> void: finished.append(handed_over))
+	var started := player.play(motion)
+	var shown: Array = []  # [seconds into the motion, the node's position, the motion's], 30 ms apart
+	var until := _now() + PUSH_WAIT_S
+	while finished.is_empty() and _now() < until:
+		await process_frame
+		if player.is_playing() and (shown.is_empty() or player.time_s - shown[-1][0] >= 0.03):
+			shown.append([player.time_s, _xyz(ball.global_position), _xyz(player.sample(
+				player.time_s))])
+	var at_end := _xyz(ball.global_position)
+	await create_timer(0.3).timeout
+	var later := _xyz(ball.global_position)
+	var unknown := await _generator.generate("motion", {"scenario": "juggle"})
+	var out_of_range := await _generator.generate("motion", {"scenario": "throw",
+		"params": {"restitution": 1.5}})
+	return {
+		"ok": started and finished == [true],
+		"motion_error": motion.get("error"),
+		"channels": Array(motion.get("channels", PackedStringArray())),
+		"shape": motion.get("shape"),
+		"trajectory": Array(motion.get("trajectory", PackedFloat32Array())),
+		"end_velocity": Array(motion.get("end_velocity", PackedFloat32Array())),
+		"finished": finished,
+		"shown": shown,
+		"at_end": at_end,
+		"later": later,
+		"unknown": [unknown.get("error"), unknown.get("message")],
+		"out_of_range": [out_of_range.get("error"), out_of_range.get("message")],
 	}
 
 
@@ -266,3 +326,7 @@ static func _rgb(color: Color) -> Array:
 
 static func _now() -> float:
 	return Time.get_ticks_usec() / 1e6
+
+
+static func _xyz(v: Vector3) -> Array:
+	return [v.x, v.y, v.z]
