@@ -19,14 +19,18 @@ import numpy as np
 from continuum.errors import ContinuumError, IdentityError, NoFaceError, ProtocolError, StoreError
 from continuum.identity import Identities
 from continuum.identity.embedders import KINDS, Observation, embedder
+from continuum.identity.world_banks import (
+    logged,
+    register_observations,
+    store_reference,
+    view_meta,
+)
 from continuum.memory import Memory
 from continuum.server.codec import Message
 from continuum.world import AssetStore, IdentityRemoved, World
 
-REFERENCE_KIND = "image-rgb8"
 MAX_REGISTER_IMAGES = 16
 MAX_QUERY_K = 64
-REFERENCE_SIDE = 256  # the longer side of a stored reference image, at most
 
 
 @contextlib.contextmanager
@@ -61,35 +65,6 @@ def register(ids: Identities, world: World, assets: AssetStore, msg: Message) ->
     return Message("identity.register", {"bank": bank})
 
 
-def register_observations(
-    ids: Identities,
-    world: World,
-    assets: AssetStore,
-    entity: str,
-    seen: list[Observation],
-    *,
-    meta: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Give ``entity`` a bank made of ``seen`` (one kind), reference images stored as assets
-    and the bank logged in the world; returns the bank as ``describe()`` gives it.
-
-    Raises:
-        StoreError: the world's store refused the bank (the registry is left as it was).
-    """
-    refs = [_store_reference(assets, s) for s in seen]
-    with ids.holding(), _logged(ids, world, entity) as log:
-        _, events = ids.register(
-            entity,
-            seen[0].kind,
-            np.stack([s.vector for s in seen]),
-            qualities=[s.quality for s in seen],
-            assets=refs,
-            metas=[{**(meta or {}), **_view(s)} for s in seen],
-        )
-        log(events)
-        return ids.bank(entity).describe()
-
-
 def observe(
     ids: Identities, world: World, assets: AssetStore, msg: Message
 ) -> tuple[Message, Message | None]:
@@ -107,7 +82,7 @@ def observe(
         seen = _see(kind, msg.blobs[0])
         if entity is not None:
             ids.bank(entity)  # not_found before anything is stored
-        ref = _store_reference(assets, seen) if update else None
+        ref = store_reference(assets, seen) if update else None
         with ids.holding():
             result, events = ids.observe(
                 kind,
@@ -116,14 +91,14 @@ def observe(
                 update=False,  # first: which bank (then updated, logged, or put back)
             )
             if update and result.entity is not None:
-                with _logged(ids, world, result.entity) as log:
+                with logged(ids, world, result.entity) as log:
                     result, events = ids.observe(
                         kind,
                         seen.vector,
                         entity=result.entity,
                         quality=seen.quality,
                         asset=ref,
-                        meta={**_meta(msg), **_view(seen)},
+                        meta={**_meta(msg), **view_meta(seen)},
                     )
                     log(events)
     header: dict[str, Any] = {
@@ -298,39 +273,3 @@ def _see(kind: str, image: np.ndarray) -> Observation:
     from continuum.identity.images import check_image
 
     return embedder(kind).observe(check_image(image))
-
-
-def _view(seen: Observation) -> dict[str, Any]:
-    return {"box": [int(v) for v in seen.face.box]} if seen.face is not None else {}
-
-
-def _store_reference(assets: AssetStore, seen: Observation) -> str:
-    """The observation's reference image, at most REFERENCE_SIDE pixels across, as an asset."""
-    image = np.ascontiguousarray(_thumbnail(seen.reference, REFERENCE_SIDE), np.uint8)
-    height, width = image.shape[:2]
-    info = assets.put(image.tobytes(), kind=REFERENCE_KIND, meta={"width": width, "height": height})
-    return info.hash
-
-
-@contextlib.contextmanager
-def _logged(ids: Identities, world: World, entity: str) -> Iterator[Any]:
-    """``log(events)`` into the world; if the store refuses them, ``entity``'s bank is put back
-    as it was, so the registry never holds what the world does not."""
-    before = ids.saved(entity)
-    try:
-        yield world.log
-    except StoreError:
-        ids.restore(entity, before)
-        raise
-
-
-def _thumbnail(image: np.ndarray, side: int) -> np.ndarray:
-    """``image`` scaled down (never up) so that its longer side is at most ``side``."""
-    height, width = image.shape[:2]
-    scale = side / max(height, width)
-    if scale >= 1:
-        return image
-    from PIL import Image
-
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))

@@ -19,8 +19,11 @@ Public names:
 - ``refine``, ``RefineWeights``, ``RefineResult``: the photometric refinement with the priors
   (``refine``)
 - ``turntable_camera``: cameras turned about the head's vertical axis (``views``)
+- ``place_face``, ``PlacedFace``: a reconstruction put into a world as a new entity with a face
+  identity bank (``place``)
 """
 
+from continuum.generation.facesplat.place import PlacedFace, place_face
 from continuum.generation.facesplat.pose import PoseFit, fit_pose, photo_camera
 from continuum.generation.facesplat.prior import (
     HEAD_SEMI_AXES,
@@ -49,6 +52,7 @@ __all__ = [
     "FaceConfig",
     "FaceReconstruction",
     "HeadSurface",
+    "PlacedFace",
     "PoseFit",
     "RefineResult",
     "RefineWeights",
@@ -58,6 +62,7 @@ __all__ = [
     "load_photo",
     "mirror_partners",
     "photo_camera",
+    "place_face",
     "reconstruct_face",
     "refine",
     "sample_image",
