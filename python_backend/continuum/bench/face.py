@@ -22,11 +22,16 @@ about 215 pixels wide).
   of a working copy of the photo (its longer side ``billboard_side`` pixels), on the plane
   through the fitted nasion facing the photo's camera, each as wide as its pixel there, so
   that it reproduces the photo exactly from the photo's camera. It turns like a picture.
-- ``id_dist_yaw_noprior``: the same landmark fit and head surface without FaceSplat's priors:
-  no mirror colouring (what the photo does not show takes the colour of the nearest Gaussian
-  the photo does show) and the refinement with the symmetry, smoothness and near-surface
-  weights at 0 (``mirror_init=False``, ``RefineWeights(symmetry_weight=0, smooth_weight=0,
-  surface_weight=0)``); everything else as FaceSplat.
+- ``id_dist_yaw_noprior``: the same for the landmark fit without the prior: the same detected
+  landmarks and the same fitted 3D landmarks (pose, size and shape, ``fit_pose``), but the
+  surface is only what the landmarks span: the thin-plate spline of depth through them over
+  their convex hull seen from the front (``landmark_surface``; no head ellipsoid, no forehead,
+  no face window beyond the landmarks), all ``gaussians`` on it; coloured from the photo where
+  it sees them, the rest from the nearest Gaussian it sees (no mirror colouring), and the same
+  photometric refinement in the same mask with the symmetry, smoothness and near-surface
+  priors at 0 (``FaceConfig(surface="landmarks", mirror_init=False,
+  weights=RefineWeights(symmetry_weight=0, smooth_weight=0, surface_weight=0))``).
+  ``psnr_input_view_db_noprior`` is its PSNR in its own mask (the face the landmarks span).
 - ``seconds``: the reconstruction's wall time (``FaceReconstruction.seconds``);
   ``gaussians``.
 
@@ -96,9 +101,7 @@ def bench_face(
     for name in photos:
         image = load_bench_photo(name)
         ours = reconstruct_face(image, config=config)
-        bare = reconstruct_face(
-            image, config=replace(config, mirror_init=False, weights=_NO_PRIORS)
-        )
+        bare = reconstruct_face(image, config=_without_prior(config))
         billboard = billboard_cloud(image, ours, side=billboard_side)
         figures = {
             "psnr_input_view_db": round(ours.psnr, 2),
@@ -188,6 +191,11 @@ def billboard_cloud(
         opacity_logits=torch.full((n,), math.log(0.99 / 0.01)),
         sh=rgb_to_sh0(colours.float())[:, None, :],
     )
+
+
+def _without_prior(config: FaceConfig) -> FaceConfig:
+    """``config`` for the landmark fit without the prior (``id_dist_yaw_noprior``)."""
+    return replace(config, surface="landmarks", mirror_init=False, weights=_NO_PRIORS)
 
 
 def _matrix_to_quat(matrix: np.ndarray) -> np.ndarray:

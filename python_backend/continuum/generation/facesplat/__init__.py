@@ -12,8 +12,8 @@ Public names:
   the prior, a mean 68-landmark face, its shape freedoms and the head ellipsoid (``prior``)
 - ``fit_pose``, ``PoseFit``, ``photo_camera``: head pose, size and shape from 2D landmarks
   (``pose``)
-- ``head_surface``, ``HeadSurface``: the head surface through the fitted landmarks
-  (``surface``)
+- ``head_surface``, ``HeadSurface``: the head surface through the fitted landmarks, and
+  ``landmark_surface``: the face the landmarks span alone, without the head prior (``surface``)
 - ``mirror_partners``: each Gaussian's mirror partner across the midline (``symmetry``)
 - ``seen_weights``, ``camera_pixels``, ``sample_image``: what the photo sees (``visibility``)
 - ``refine``, ``RefineWeights``, ``RefineResult``: the photometric refinement with the priors
@@ -39,7 +39,7 @@ from continuum.generation.facesplat.reconstruct import (
     reconstruct_face,
 )
 from continuum.generation.facesplat.refine import RefineResult, RefineWeights, refine
-from continuum.generation.facesplat.surface import HeadSurface, head_surface
+from continuum.generation.facesplat.surface import HeadSurface, head_surface, landmark_surface
 from continuum.generation.facesplat.symmetry import mirror_partners
 from continuum.generation.facesplat.views import turntable_camera
 from continuum.generation.facesplat.visibility import camera_pixels, sample_image, seen_weights
@@ -59,6 +59,7 @@ __all__ = [
     "camera_pixels",
     "fit_pose",
     "head_surface",
+    "landmark_surface",
     "load_photo",
     "mirror_partners",
     "photo_camera",

@@ -11,12 +11,18 @@ The steps (``reconstruct_face``):
 3. The pose: head pose, size and shape of the prior fitted to the landmarks (``pose``).
 4. The surface: the head ellipsoid bent through the fitted landmarks (``surface``), covered by
    flat, surface-aligned Gaussians (``mesh_to_splats``), ``face_fraction`` of them over the
-   face window and the rest over the rest of the head.
-5. The mask: the pixels reconstructed, the face (the hull of the jaw line and the brows
-   raised by a forehead, 0.35 of the brow-to-chin height) where the surface covers them.
-6. The colours: where the photo sees a Gaussian (``visibility``) and it falls in the mask, the
+   face window and the rest over the rest of the head. (``surface="landmarks"``: only the face
+   the landmarks span, ``landmark_surface``, without the head prior; a baseline.)
+5. The masks: the face, the pixels reconstructed (refined and measured): the hull of the jaw
+   line and the brows raised by a forehead, 0.35 of the brow-to-chin height, where the surface
+   covers them; and the head, the pixels the head surface covers less a margin inside its
+   outline (``head_mask``: hair, ears, the neck under the chin), which only colours.
+6. The colours: where the photo sees a Gaussian (``visibility``) and it falls in the face
+   mask, or it falls in the head mask and the photo sees it well (cosine at least 0.5), the
    photo's colour there; elsewhere its mirror partner's photo colour when the photo sees that
-   one (``symmetry``); elsewhere the colour of the nearest coloured Gaussian.
+   one (``symmetry``); elsewhere the colour of the nearest coloured Gaussian on the same part
+   (the face window, or the rest of the head: so the side and the back of the head take the
+   hair's colour, not the cheek's edge stretched round).
 7. The refinement: colours, normal offsets and scales against the photo in the mask, with the
    symmetry, smoothness and near-surface priors (``refine``), on a crop of the photo around
    the mask at most ``work_size`` pixels on its longer side.
@@ -35,12 +41,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from scipy.ndimage import binary_erosion
 from scipy.spatial import ConvexHull, cKDTree
 
 from continuum.errors import FaceSplatError, IdentityError, NoFaceError
 from continuum.generation.facesplat.pose import DEFAULT_FOV_DEG, PoseFit, fit_pose
 from continuum.generation.facesplat.refine import RefineWeights, refine
-from continuum.generation.facesplat.surface import HeadSurface, head_surface
+from continuum.generation.facesplat.surface import HeadSurface, head_surface, landmark_surface
 from continuum.generation.facesplat.symmetry import mirror_partners
 from continuum.generation.facesplat.visibility import camera_pixels, sample_image, seen_weights
 from continuum.identity.embedders import Face, FaceEmbedder
@@ -56,8 +63,11 @@ logger = logging.getLogger(__name__)
 
 MIN_FACE_PX = 64
 WHICH = ("largest", "centre")
+SURFACES = ("head", "landmarks")
 _SEEN = 0.2  # the least visibility (cosine to the camera) at which the photo's colour is used
 _FOREHEAD = 0.35  # the forehead's height in the mask, as a fraction of brow-to-chin
+_HEAD_MARGIN = 0.08  # the head mask's margin inside the head's outline, of the face's width
+_HEAD_SEEN = 0.5  # the least visibility at which the photo colours the head beyond the face
 
 
 @dataclass
@@ -74,6 +84,9 @@ class FaceConfig:
         min_face_px: narrower detected faces are refused (64)
         fov_deg: the photo camera's field of view across its longer side (35 degrees)
         which: the face reconstructed when there are several: "largest" or "centre"
+        surface: the surface the Gaussians cover: "head" (the head prior bent through the
+            landmarks, ``head_surface``) or "landmarks" (the landmarks' own face, without the
+            head prior, ``landmark_surface``: a baseline)
         mirror_init: colour what the photo does not show from its mirror partner (True; False
             leaves it to the nearest coloured Gaussian)
         weights: the refinement's loss weights and learning rates (``RefineWeights``)
@@ -90,6 +103,7 @@ class FaceConfig:
     min_face_px: int = MIN_FACE_PX
     fov_deg: float = DEFAULT_FOV_DEG
     which: str = "largest"
+    surface: str = "head"
     mirror_init: bool = True
     weights: RefineWeights = field(default_factory=RefineWeights)
     subdivisions: int = 5
@@ -116,6 +130,10 @@ class FaceConfig:
             raise FaceSplatError(f"FaceConfig.fov_deg must lie in (0, 180), got {self.fov_deg}")
         if self.which not in WHICH:
             raise FaceSplatError(f"FaceConfig.which must be one of {WHICH}, got {self.which!r}")
+        if self.surface not in SURFACES:
+            raise FaceSplatError(
+                f"FaceConfig.surface must be one of {SURFACES}, got {self.surface!r}"
+            )
         if not 0 <= self.subdivisions <= 7:
             raise FaceSplatError(
                 f"FaceConfig.subdivisions must lie in 0..7, got {self.subdivisions}"
@@ -233,27 +251,37 @@ def reconstruct_face(
 
     # 3. The pose, 4. the surface and its Gaussians.
     pose = fit_pose(face.landmarks, width=width, height=height, fov_deg=config.fov_deg)
-    surface = head_surface(pose.landmarks, scale=pose.scale, subdivisions=config.subdivisions)
+    if config.surface == "head":
+        surface = head_surface(pose.landmarks, scale=pose.scale, subdivisions=config.subdivisions)
+    else:
+        surface = landmark_surface(pose.landmarks)
     cloud, normals = surface_gaussians(
         surface, count=config.gaussians, face_fraction=config.face_fraction, seed=config.seed
     )
     means = cloud.means.numpy().astype(np.float64)
 
-    # 5. The mask.
-    mask = face_mask(face.landmarks, width, height)
+    # 5. The masks: the face, refined and measured; the head, coloured from the photo.
     with torch.no_grad():
-        mask &= render_splats(cloud, pose.camera, backend="cpu").alpha.numpy() > 0.5
+        covered = render_splats(cloud, pose.camera, backend="cpu").alpha.numpy() > 0.5
+    mask = face_mask(face.landmarks, width, height) & covered
+    head = mask | head_mask(covered, face_width=face_width)
 
     # 6. The colours.
     photo = image.astype(np.float32) / 255.0
     xy, _ = camera_pixels(means, pose.camera)
-    seen = (
-        seen_weights(cloud, normals, pose.camera)
-        * sample_image(mask[:, :, None].astype(np.float64), xy)[:, 0]
-    )
+    visible = seen_weights(cloud, normals, pose.camera)
+    seen = visible * sample_image(mask[:, :, None].astype(np.float64), xy)[:, 0]
+    in_head = sample_image(head[:, :, None].astype(np.float64), xy)[:, 0]
+    coloured = np.maximum(seen, np.where(visible >= _HEAD_SEEN, visible * in_head, 0.0))
     partner, _ = mirror_partners(means)
+    on_face = np.arange(len(means)) < round(config.gaussians * config.face_fraction)
     colours = initial_colours(
-        sample_image(photo, xy), means, seen, partner, mirror=config.mirror_init
+        sample_image(photo, xy),
+        means,
+        coloured,
+        partner,
+        mirror=config.mirror_init,
+        face=on_face if config.surface == "head" else None,
     )
     cloud.sh = rgb_to_sh0(torch.from_numpy(colours).float())[:, None, :]
 
@@ -307,9 +335,13 @@ def surface_gaussians(
         seed: their placement
 
     Returns:
-        the cloud (grey, SH degree 0) and each Gaussian's outward unit normal  # [N, 3]
+        the cloud (grey, SH degree 0; the face window's Gaussians first) and each Gaussian's
+        outward unit normal  # [N, 3]
     """
     mesh = surface.mesh
+    if surface.face_region.all():  # a face without a head (``landmark_surface``)
+        cloud = mesh_to_splats(mesh, count=count, seed=seed)
+        return cloud, quat_to_rotmat(cloud.quats)[:, :, 2].numpy().astype(np.float64)
     front = round(count * face_fraction)
     parts = []
     for index, (region, n) in enumerate(
@@ -343,6 +375,22 @@ def face_mask(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(picture, dtype=bool)
 
 
+def head_mask(covered: np.ndarray, *, face_width: float) -> np.ndarray:
+    """The head's pixels: where the fitted head surface covers the photo, less a margin of
+    ``_HEAD_MARGIN`` of the face's width inside its outline (the ellipsoid's outline is only
+    roughly the head's, and the pixels at the edge mix in the background).
+
+    Args:
+        covered: where the head surface renders opaque from the photo's camera  # [H, W] bool
+        face_width: the detected face's width, pixels
+
+    Returns:
+        the mask  # [H, W] bool
+    """
+    margin = max(1, round(_HEAD_MARGIN * face_width))
+    return binary_erosion(covered, iterations=margin)
+
+
 def initial_colours(
     photo_colours: np.ndarray,
     means: np.ndarray,
@@ -350,15 +398,19 @@ def initial_colours(
     partner: np.ndarray,
     *,
     mirror: bool = True,
+    face: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each Gaussian's starting colour: the photo's where it is seen, else its mirror
     partner's photo colour (``mirror``) where that one is seen, else the nearest coloured one's.
+    With ``face``, the rest of the head (not ``face``) takes the nearest coloured one's from
+    the rest of the head when it has any (hair, not the cheek's edge stretched over the side).
 
     Args:
         photo_colours: the photo's colour at each Gaussian's pixel, RGB 0..1  # [N, 3]
         means: the Gaussians' positions  # [N, 3]
         seen: how well the photo sees each, 0..1  # [N]
         partner: each one's mirror partner  # [N] int
+        face: which Gaussians are on the face (None: all of them)  # [N] bool
 
     Returns:
         RGB 0..1  # [N, 3]
@@ -372,9 +424,15 @@ def initial_colours(
         take = ~good & good[partner]
         colours[take] = photo_colours[partner[take]]
         done |= take
-    if not done.all():
-        _, nearest = cKDTree(means[done]).query(means[~done])
-        colours[~done] = colours[done][nearest]
+    groups = [np.ones(len(means), dtype=bool)]
+    if face is not None and (done & ~face).any():
+        groups = [face, ~face]
+    for group in groups:
+        source = done & group if (done & group).any() else done
+        fill = ~done & group
+        if fill.any():
+            _, nearest = cKDTree(means[source]).query(means[fill])
+            colours[fill] = colours[source][nearest]
     return colours
 
 

@@ -14,6 +14,11 @@ raised to take in the forehead) and falls smoothly to 0 at the anchor ring, so t
 top and the back of the head stay the ellipsoid: the views turned 30 degrees still see a head.
 The inner lips (60-67) are left out of the spline: with the mouth closed they share the outer
 lips' directions at another radius.
+
+``landmark_surface`` is the same fit without the head prior: only the face the landmarks span
+(their convex hull seen from the front), as the thin-plate spline of depth over (x, y) through
+the same landmarks; no head, no forehead, nothing beyond the landmarks. The bench's "noprior"
+baseline is built on it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 from scipy.interpolate import RBFInterpolator
+from scipy.spatial import Delaunay
 
 from continuum.generation.facesplat.prior import HEAD_SEMI_AXES
 
@@ -100,6 +106,48 @@ def head_surface(
     mesh = trimesh.Trimesh(directions * radius_of[:, None], sphere.faces, process=False)
     face_region = (rho[mesh.faces] <= 1.0).all(axis=1)
     return HeadSurface(mesh, face_region)
+
+
+def landmark_surface(landmarks: np.ndarray, *, spacing: float = 0.002) -> HeadSurface:
+    """The face surface through fitted 3D landmarks alone, without the head prior.
+
+    A height field: depth z as the thin-plate spline over (x, y) through the landmarks (all but
+    the inner lips), on a grid ``spacing`` apart inside the convex hull of their (x, y), plus
+    the hull's corners; triangulated in (x, y) (slivers along the hull dropped), normals
+    towards +Z (the face's front).
+
+    Args:
+        landmarks: the fitted landmarks in the face frame, metres  # [68, 3]
+        spacing: of the grid, metres
+
+    Returns:
+        the surface; every triangle is in the face region
+    """
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    if landmarks.shape != (68, 3) or not np.isfinite(landmarks).all():
+        raise ValueError(f"landmarks must be finite [68, 3] points, got {list(landmarks.shape)}")
+    if not spacing > 0:
+        raise ValueError(f"spacing must be positive, got {spacing}")
+    points = landmarks[_SPLINE_LANDMARKS]
+    hull = Delaunay(points[:, :2])
+    corners = points[np.unique(hull.convex_hull), :2]
+    low, high = points[:, :2].min(axis=0), points[:, :2].max(axis=0)
+    xs = np.arange(low[0], high[0] + spacing, spacing)
+    ys = np.arange(low[1], high[1] + spacing, spacing)
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+    grid = np.concatenate([corners, grid[hull.find_simplex(grid) >= 0]])
+    spline = RBFInterpolator(
+        points[:, :2], points[:, 2], kernel="thin_plate_spline", smoothing=1e-6
+    )
+    vertices = np.concatenate([grid, spline(grid)[:, None]], axis=1)  # [V, 3]
+    triangles = Delaunay(grid).simplices  # [F, 3]
+    # Counter-clockwise seen from +Z, so that the normals face the front.
+    a, b, c = (grid[triangles[:, k]] for k in range(3))
+    cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    triangles[cross < 0] = triangles[cross < 0][:, ::-1]
+    triangles = triangles[np.abs(cross) > 0.05 * spacing**2]  # no slivers along the hull
+    mesh = trimesh.Trimesh(vertices, triangles, process=False)
+    return HeadSurface(mesh, np.ones(len(triangles), dtype=bool))
 
 
 def ellipsoid_radius(directions: np.ndarray, semi_axes: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from skimage import data
 
 from continuum.errors import ContinuumError, FaceSplatError, NoFaceError
 from continuum.generation.facesplat import FaceConfig, load_photo, reconstruct_face
-from continuum.generation.facesplat.reconstruct import initial_colours
+from continuum.generation.facesplat.reconstruct import head_mask, initial_colours
 from continuum.splats.render import render_splats
 
 SMALL = FaceConfig(steps=40, gaussians=6000, subdivisions=4)
@@ -139,3 +139,43 @@ def test_unseen_gaussians_take_their_mirror_partners_colour():
     np.testing.assert_allclose(nearest[x >= 0], np.tile(photo[4], (6, 1)))
     with pytest.raises(FaceSplatError, match="sees none"):
         initial_colours(photo, means, np.zeros(11), partner)
+
+
+def test_the_rest_of_the_head_takes_its_colour_from_the_rest_of_the_head():
+    # a line: face points at x < 0 (seen: skin), head points beyond (two seen: hair)
+    x = np.linspace(0.0, 0.1, 11)
+    means = np.stack([x, np.zeros(11), np.zeros(11)], axis=1)
+    face = x < 0.045
+    photo = np.where(face[:, None], [0.9, 0.6, 0.5], [0.1, 0.1, 0.1])
+    seen = np.zeros(11)
+    seen[:3] = 1.0  # skin
+    seen[9:] = 1.0  # hair
+    partner = np.arange(11)
+    split = initial_colours(photo, means, seen, partner, mirror=False, face=face)
+    np.testing.assert_allclose(split[face], np.tile(photo[0], (face.sum(), 1)))
+    np.testing.assert_allclose(split[~face], np.tile(photo[10], ((~face).sum(), 1)))
+    # the plain nearest-coloured fill, for reference: the skin runs out onto the head
+    plain = initial_colours(photo, means, seen, partner, mirror=False)
+    np.testing.assert_allclose(plain[5], photo[2])
+    # a head with no colour of its own falls back to the face's
+    none = initial_colours(photo, means, np.where(face, seen, 0.0), partner, face=face)
+    np.testing.assert_allclose(none[~face], np.tile(photo[2], ((~face).sum(), 1)))
+
+
+def test_the_head_mask_stays_inside_the_head():
+    covered = np.zeros((60, 60), dtype=bool)
+    covered[10:50, 20:40] = True
+    mask = head_mask(covered, face_width=50.0)  # a margin of 4 pixels
+    assert mask.sum() == 32 * 12 and mask[14:46, 24:36].all()
+    assert not (mask & ~covered).any()
+
+
+def test_the_landmark_surface_reconstructs_the_face_alone(astronaut):
+    bare = reconstruct_face(
+        astronaut, config=FaceConfig(steps=0, gaussians=2000, surface="landmarks")
+    )
+    assert len(bare.cloud) == 2000 and bare.mask.any()
+    means = bare.cloud.means.numpy()
+    assert means[:, 2].min() > 0  # nothing behind the face: no head
+    with pytest.raises(FaceSplatError, match="surface"):
+        FaceConfig(surface="sphere")

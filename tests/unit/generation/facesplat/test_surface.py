@@ -2,7 +2,11 @@ import numpy as np
 import pytest
 
 from continuum.generation.facesplat.prior import HEAD_SEMI_AXES, TEMPLATE
-from continuum.generation.facesplat.surface import ellipsoid_radius, head_surface
+from continuum.generation.facesplat.surface import (
+    ellipsoid_radius,
+    head_surface,
+    landmark_surface,
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +52,20 @@ def test_bad_arguments_are_refused():
         head_surface(np.zeros((68, 2)))
     with pytest.raises(ValueError, match="subdivisions"):
         head_surface(TEMPLATE, subdivisions=9)
+
+
+def test_the_landmark_surface_is_the_face_alone():
+    surface = landmark_surface(TEMPLATE)
+    mesh = surface.mesh
+    assert surface.face_region.all() and len(surface.face_region) == len(mesh.faces)
+    # a sheet facing the front, through the landmarks, no wider than they are: no head
+    normals = mesh.face_normals[mesh.area_faces > 1e-12]
+    assert (normals[:, 2] > 0).all()
+    low, high = TEMPLATE[:60].min(axis=0), TEMPLATE[:60].max(axis=0)
+    assert (mesh.vertices[:, :2] >= low[:2] - 1e-9).all()
+    assert (mesh.vertices[:, :2] <= high[:2] + 1e-9).all()
+    for index in (8, 19, 30, 33, 36, 48, 51):
+        nearest = np.argmin(np.linalg.norm(mesh.vertices[:, :2] - TEMPLATE[index, :2], axis=1))
+        assert abs(mesh.vertices[nearest, 2] - TEMPLATE[index, 2]) < 0.003, index
+    with pytest.raises(ValueError, match="spacing"):
+        landmark_surface(TEMPLATE, spacing=0)
