@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     import torch
 
     from continuum.splats.cloud import SplatCloud
+    from continuum.world import World
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_models_commands(sub)
     _add_splats_commands(sub)
     _add_face_commands(sub)
+    _add_motion_commands(sub)
     return parser
 
 
@@ -734,6 +739,147 @@ def _splats_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- motion --------------------------------------------------------------------------------------
+
+
+def _add_motion_commands(sub: argparse._SubParsersAction) -> None:
+    motion = sub.add_parser("motion", help="physics-controlled motion models (physmotion)")
+    motion_sub = motion.add_subparsers(title="motion commands", metavar="ACTION", required=True)
+    train = motion_sub.add_parser(
+        "train",
+        help="roll out scenarios with MuJoCo and pre-train a motion model on them",
+        description="Roll out SAMPLES scenarios (drop, throw, ramp, collide in turn, parameters "
+        "drawn uniformly) with MuJoCo, pre-train a trajectory diffusion model on them and write "
+        "the model folder OUT; prints one JSON line.",
+    )
+    train.add_argument("out", metavar="OUT", help="the model folder to write")
+    train.add_argument("--samples", type=int, default=2000, help="rollouts (default 2000)")
+    train.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
+    train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(run=_motion_train)
+    align = motion_sub.add_parser(
+        "align",
+        help="fine-tune a motion model by RL against MuJoCo re-simulation",
+        description="Align the model folder MODEL with a reward from MuJoCo re-simulation "
+        "(GRPO over the DDIM chain, KL to the original) and write the result to OUT; prints "
+        "one JSON line.",
+    )
+    align.add_argument("model", metavar="MODEL", help="a physmotion model folder")
+    align.add_argument("out", metavar="OUT", help="the model folder to write")
+    align.add_argument("--steps", type=int, default=60, help="RL iterations (default 60)")
+    align.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    align.set_defaults(run=_motion_align)
+    sample = motion_sub.add_parser(
+        "sample",
+        help="generate one motion and print it as JSON",
+        description="Generate a motion of a scenario with a physmotion model folder, or with "
+        "'builtin' (the exact MuJoCo re-simulation); prints one JSON object: channels, fps, "
+        "end_velocity and values (one row per frame).",
+    )
+    sample.add_argument("model", metavar="MODEL", help="a physmotion model folder or 'builtin'")
+    sample.add_argument("--scenario", required=True, help="drop, throw, ramp or collide")
+    sample.add_argument(
+        "--param",
+        action="append",
+        type=_named_number,
+        default=[],
+        metavar="NAME=VALUE",
+        help="a physical parameter (repeatable), e.g. --param restitution=0.8",
+    )
+    sample.add_argument("--target", type=_vector, help="x,y,z (m) to pass near")
+    sample.add_argument("--frames", type=int, default=60, help="frames (default 60)")
+    sample.add_argument("--fps", type=int, default=30, help="frames per second (default 30)")
+    sample.add_argument("--seed", type=int, default=0, help="the sampling seed (default 0)")
+    sample.set_defaults(run=_motion_sample)
+
+
+def _named_number(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        sep = ""
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, got {text!r}")
+    return name.strip(), number
+
+
+def _motion_train(args: argparse.Namespace) -> int:
+    from continuum.generation.physmotion.data import make_dataset
+    from continuum.generation.physmotion.train import TrainConfig, pretrain
+
+    if args.samples < 4 or args.steps < 1:
+        raise ContinuumError(
+            f"--samples must be at least 4 (one per scenario) and --steps at least 1, got "
+            f"{args.samples} and {args.steps}"
+        )
+    start = time.perf_counter()
+    data = make_dataset(args.samples, show_progress=not args.quiet)
+    _, losses = pretrain(
+        data, out=args.out, config=TrainConfig(steps=args.steps), show_progress=not args.quiet
+    )
+    summary = {
+        "model": str(args.out),
+        "samples": args.samples,
+        "steps": args.steps,
+        "final_loss": round(sum(losses[-50:]) / len(losses[-50:]), 5),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+def _motion_align(args: argparse.Namespace) -> int:
+    from continuum.generation.physmotion.align import AlignConfig, align
+    from continuum.generation.physmotion.model import PhysMotionModel
+
+    if args.steps < 1:
+        raise ContinuumError(f"--steps must be at least 1, got {args.steps}")
+    start = time.perf_counter()
+    model = PhysMotionModel.from_pretrained(args.model)
+    _, rewards = align(
+        model, out=args.out, config=AlignConfig(steps=args.steps), show_progress=not args.quiet
+    )
+    k = max(1, len(rewards) // 5)
+    summary = {
+        "model": str(args.out),
+        "steps": args.steps,
+        "reward_first": round(sum(rewards[:k]) / k, 4),
+        "reward_last": round(sum(rewards[-k:]) / k, 4),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+def _motion_sample(args: argparse.Namespace) -> int:
+    from continuum.generation import ModelSpec, Trajectory, load_model, parse_request
+
+    params: dict[str, object] = {
+        "scenario": args.scenario,
+        "params": dict(args.param),
+        "frames": args.frames,
+        "fps": args.fps,
+        "seed": args.seed,
+    }
+    if args.target is not None:
+        params["target"] = list(args.target)
+    request = parse_request("motion", params)
+    spec = ModelSpec() if args.model == "builtin" else ModelSpec(Path(args.model).resolve())
+    model = load_model("motion", spec)
+    try:
+        result = model.run(request, lambda step, steps: None)
+    finally:
+        model.close()
+    if not isinstance(result, Trajectory):
+        raise ContinuumError(f"{args.model} gave {type(result).__name__}, not a trajectory")
+    rows = [[round(float(v), 4) for v in row] for row in result.values]
+    velocity = [round(v, 4) for v in result.end_velocity]
+    out = {"channels": list(result.channels), "fps": result.fps, "end_velocity": velocity}
+    print(json.dumps({**out, "values": rows}))
+    return 0
+
+
 # -- face ----------------------------------------------------------------------------------------
 
 
@@ -758,13 +904,55 @@ def _add_face_commands(sub: argparse._SubParsersAction) -> None:
         "--gaussians", type=int, default=40_000, help="Gaussians on the head (default 40000)"
     )
     reconstruct.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    reconstruct.add_argument(
+        "--world",
+        metavar="NAME",
+        help="also add the face to this persistent world (not one a backend serves now): a new "
+        "entity showing the splats, with a face identity bank made from the photo",
+    )
+    reconstruct.add_argument(
+        "--root",
+        default=os.environ.get("CONTINUUM_WORLDS", "worlds"),
+        help="the worlds directory of --world (default $CONTINUUM_WORLDS, else ./worlds)",
+    )
+    reconstruct.add_argument(
+        "--entity", help="the new entity's id in --world (default the photo's file name)"
+    )
+    reconstruct.add_argument(
+        "--position",
+        type=_floats(3),
+        default=(0.0, 0.0, 0.0),
+        metavar="X,Y,Z",
+        help="where the entity stands in --world (metres, default the origin)",
+    )
     reconstruct.set_defaults(run=_face_reconstruct)
+
+
+def _floats(n: int) -> Callable[[str], tuple[float, ...]]:
+    """An argparse type: ``n`` comma-separated finite numbers."""
+
+    def parse(text: str) -> tuple[float, ...]:
+        try:
+            values = tuple(float(v) for v in text.split(","))
+        except ValueError:
+            values = ()
+        if len(values) != n or not all(math.isfinite(v) for v in values):
+            raise argparse.ArgumentTypeError(f"expected {n} comma-separated numbers, got {text!r}")
+        return values
+
+    return parse
 
 
 def _face_reconstruct(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from continuum.generation.facesplat import FaceConfig, load_photo, reconstruct_face
+    from continuum.generation.facesplat import (
+        FaceConfig,
+        load_photo,
+        place_face,
+        reconstruct_face,
+    )
+    from continuum.identity import Identities
     from continuum.splats.formats import write_splats
 
     if Path(args.output).suffix.lower() != ".ply":
@@ -773,21 +961,44 @@ def _face_reconstruct(args: argparse.Namespace) -> int:
         raise ContinuumError(f"--spz must be a .spz file, got {args.spz}")
     image = load_photo(args.photo)
     config = FaceConfig(steps=args.steps, gaussians=args.gaussians)
-    with tqdm(desc="face", unit="step", leave=False, disable=args.quiet) as bar:
+    entity = args.entity or Path(args.photo).stem
+    with contextlib.ExitStack() as stack:
+        # The world first: one that is missing, held by a backend or has the entity fails at once.
+        world = stack.enter_context(_world_to_edit(args.root, args.world)) if args.world else None
+        if world is not None and entity in world.state().entities:
+            raise ContinuumError(f"world {args.world!r} has an entity {entity!r}; use --entity")
+        with tqdm(desc="face", unit="step", leave=False, disable=args.quiet) as bar:
 
-        def progress(step: int, steps: int) -> None:
-            bar.total = steps
-            bar.update(step - bar.n)
+            def progress(step: int, steps: int) -> None:
+                bar.total = steps
+                bar.update(step - bar.n)
 
-        result = reconstruct_face(image, config=config, progress=progress)
-    write_splats(result.cloud, args.output)
-    if args.spz is not None:
-        write_splats(result.cloud, args.spz)
-    summary = {
-        "gaussians": len(result.cloud),
-        "psnr": round(result.psnr, 2),
-        "faces_found": result.faces_found,
-        "seconds": round(result.seconds, 2),
-    }
+            result = reconstruct_face(image, config=config, progress=progress)
+        write_splats(result.cloud, args.output)
+        if args.spz is not None:
+            write_splats(result.cloud, args.spz)
+        summary = {
+            "gaussians": len(result.cloud),
+            "psnr": round(result.psnr, 2),
+            "faces_found": result.faces_found,
+            "seconds": round(result.seconds, 2),
+        }
+        if world is not None:
+            identities = Identities.from_state(world.state())
+            placed = place_face(
+                world, identities, world.assets, result, entity, position=args.position
+            )
+            summary.update(world=args.world, entity=entity, asset=placed.asset.hash)
     print(json.dumps(summary))
     return 0
+
+
+@contextlib.contextmanager
+def _world_to_edit(root: str, name: str) -> Iterator[World]:
+    """The persistent world ``name`` of ``root``, open for writing (its splat packs in the
+    folder's shared asset store, as a backend serving it keeps them)."""
+    from continuum.world import AssetStore, World, WorldStore
+    from continuum.world.store import ASSETS_DIR
+
+    with WorldStore.open(root, name) as store, AssetStore(Path(root) / ASSETS_DIR) as assets:
+        yield World(None, assets, store=store)

@@ -13,6 +13,9 @@ Public names:
 - ``LocalExecutor``, ``RayExecutor``: where models load and jobs run (``executors``)
 - diffusers model folders load through ``diffusers_models.load_diffusers`` (torch-heavy: imported
   when a folder is bound)
+- ``physmotion``: physics-controlled motion (scenarios, MuJoCo rollouts, a trajectory diffusion
+  model folder, its training, reward and RL alignment); ``load_model`` binds a folder with
+  ``physmotion.json`` to the motion slot through ``physmotion.slot_model.load_physmotion``
 """
 
 from continuum.generation.builtin import BuiltinModel

@@ -13,9 +13,13 @@ reload, the engine's panels) works, on a machine without models. What they make:
   word tints towards that colour. An instruction without any of them is an error naming them.
 - ``image_to_video``: a slow zoom and pan over the image (a Ken Burns move) whose direction
   follows the seed and whose amount follows ``motion``.
-- ``motion``: a ballistic trajectory with bounces: ``params`` x, y, z (m), vx, vy, vz (m/s),
-  gravity (m/s^2, default 9.81), restitution (0..1, default 0.5) and floor (m, default 0);
-  channels x, y, z, +Y up.
+- ``motion``: without a scenario, a ballistic trajectory with bounces: ``params`` x, y, z (m),
+  vx, vy, vz (m/s), gravity (m/s^2, default 9.81), restitution (0..1, default 0.5) and floor
+  (m, default 0); channels x, y, z, +Y up. With a scenario (slots.py), built-in means
+  re-simulation: the exact MuJoCo rollout of that scenario and its parameters
+  (``physmotion.data.rollout``) at the request's frames and fps, moved to ``origin``; channels
+  x, y, z (and x2, y2, z2 for ``collide``'s second ball). The ``target`` is not steered towards
+  (physics decides); a physmotion model folder samples towards it.
 """
 
 from __future__ import annotations
@@ -223,7 +227,26 @@ def _bilinear(image: np.ndarray, sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
 
 
 def motion(request: Motion, progress: Progress) -> Trajectory:
-    """A ballistic trajectory with bounces (see the module docstring)."""
+    """A ballistic trajectory with bounces, or a scenario's re-simulation (see the module
+    docstring)."""
+    if request.scenario:
+        from continuum.generation.physmotion.data import rollout  # MuJoCo
+
+        r = rollout(
+            request.scenario,
+            request.params,
+            frames=request.frames,
+            fps=request.fps,
+            progress=progress,
+        )
+        bodies = r.positions.shape[1]
+        values = (r.positions + np.asarray(request.origin, np.float32)).reshape(request.frames, -1)
+        return Trajectory(
+            values.astype(np.float32),
+            ("x", "y", "z", "x2", "y2", "z2")[: 3 * bodies],
+            request.fps,
+            tuple(float(v) for v in r.end_velocity.ravel()),
+        )
     p = request.params
     position = np.array([p.get("x", 0.0), p.get("y", 1.0), p.get("z", 0.0)], np.float64)
     velocity = np.array([p.get("vx", 0.0), p.get("vy", 0.0), p.get("vz", 0.0)], np.float64)
@@ -234,6 +257,7 @@ def motion(request: Motion, progress: Progress) -> Trajectory:
     values = np.empty((request.frames, 3), np.float32)
     for t in range(request.frames):
         values[t] = position
+        end_velocity = tuple(float(v) for v in velocity)  # the velocity at frame t
         velocity[1] -= gravity * dt
         position += velocity * dt
         if position[1] < floor:
@@ -241,4 +265,4 @@ def motion(request: Motion, progress: Progress) -> Trajectory:
             velocity[1] = -velocity[1] * restitution
         if t % 64 == 63 or t == request.frames - 1:
             progress(t + 1, request.frames)
-    return Trajectory(values, ("x", "y", "z"), request.fps)
+    return Trajectory(values, ("x", "y", "z"), request.fps, end_velocity)

@@ -8,7 +8,7 @@ and no pickles (``from_pretrained(..., use_safetensors=True, local_files_only=Tr
 | ``text_to_image`` | StableDiffusionPipeline, StableDiffusionXLPipeline (SD-Turbo, SDXL-Turbo) |
 | ``image_edit`` | StableDiffusionInstructPix2PixPipeline |
 | ``image_to_video`` | StableVideoDiffusionPipeline |
-| ``motion`` | none: the built-in model or Continuum's own motion models |
+| ``motion`` | none: the built-in model or a physmotion folder (``models.load_model``) |
 
 ControlNet pipelines are not taken: the ``text_to_image`` request has no control image.
 
@@ -84,8 +84,9 @@ def load_diffusers(slot: str, spec: ModelSpec) -> DiffusersModel:
     allowed = PIPELINES.get(slot, ())
     if not allowed:
         raise ModelLoadError(
-            f"{spec.path}: the {slot} slot takes the built-in model or Continuum's own motion "
-            "models, not a diffusers pipeline"
+            f"{spec.path}: the {slot} slot takes the built-in model or a physmotion model folder "
+            "(one with physmotion.json, written by `continuum motion train`), not a diffusers "
+            "pipeline"
         )
     if spec.path is None:
         raise ModelLoadError(f"{slot}: the built-in spec has no folder to load")

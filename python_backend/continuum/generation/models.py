@@ -32,13 +32,18 @@ Loader = Callable[[str, ModelSpec], Model]
 
 
 def load_model(slot: str, spec: ModelSpec) -> Model:
-    """The model ``spec`` names for ``slot``: the built-in one, or a diffusers folder.
+    """The model ``spec`` names for ``slot``: the built-in one, a physmotion folder (one with
+    ``physmotion.json``) or a diffusers folder.
 
     Raises:
         ModelLoadError: the folder cannot serve the slot (the message says why).
     """
     if spec.builtin:
         return BuiltinModel(slot)
+    if spec.path is not None and (spec.path / "physmotion.json").is_file():
+        from continuum.generation.physmotion.slot_model import load_physmotion  # torch-heavy
+
+        return load_physmotion(slot, spec)
     from continuum.generation.diffusers_models import load_diffusers  # torch-heavy
 
     return load_diffusers(slot, spec)

@@ -9,10 +9,19 @@ sees it. Every model of a slot takes that slot's request and returns its result:
 | ``text_to_image`` | prompt, negative_prompt, width, height, steps, guidance, seed | Image |
 | ``image_edit`` | image, instruction, steps, guidance, image_guidance, seed | Image |
 | ``image_to_video`` | image, frames, fps, steps, motion, seed | Video |
-| ``motion`` | params (physical parameters by name), frames, fps, seed | Trajectory |
+| ``motion`` | params, frames, fps, seed, scenario, target, origin | Trajectory |
 
 ``text_to_image`` may also carry an identity's reference image and a ``strength``: it then
 generates from the reference (PROTOCOL.md 15).
+
+``motion``: without a ``scenario`` (the default ""), ``params`` are the built-in ballistic
+motion's (builtin.py). With one (``drop``, ``throw``, ``ramp``, ``collide``:
+``physmotion.scenarios``), ``params`` are that scenario's physical parameters, checked against
+their ranges with the defaults filled in; ``origin`` (metres, glTF axes, default 0, 0, 0) is
+where the scenario's frame sits in the world, and ``target`` (world x, y, z in metres, default
+none) a point the first body should pass within 0.15 m of. A Trajectory's ``end_velocity`` is
+each body's velocity at its last frame (m/s, glTF axes, three per body in channel order), for
+handing the motion over to live physics.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ MAX_STEPS = 500
 MAX_FRAMES = 256
 MAX_PROMPT_CHARS = 4000
 MAX_SEED = 2**63 - 1
+MAX_POSITION = 1e4  # m: motion targets and origins
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,9 @@ class Motion:
     frames: int = 60
     fps: int = 30
     seed: int = 0
+    scenario: str = ""  # "": the built-in ballistic motion; else a physmotion scenario
+    target: tuple[float, float, float] | None = None  # m, world, glTF axes
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)  # m: the scenario frame in the world
 
 
 Request = TextToImage | ImageEdit | ImageToVideo | Motion
@@ -96,6 +109,7 @@ class Trajectory:
     values: np.ndarray = field(repr=False)  # float32 [T, D]
     channels: tuple[str, ...] = ()
     fps: int = 30
+    end_velocity: tuple[float, ...] = ()  # m/s at the last frame: vx, vy, vz per body
 
 
 Result = Image | Video | Trajectory
@@ -172,11 +186,25 @@ def parse_request(
             motion=p.number("motion", 0.0, 1023.0, 127.0),
             seed=p.integer("seed", 0, MAX_SEED, 0),
         )
+    scenario = p.text("scenario")
+    physical = p.floats("params")
+    if scenario:
+        from continuum.generation.physmotion.scenarios import check_params  # numpy only
+
+        physical = check_params(scenario, physical)
+    elif params.get("target") is not None or params.get("origin") is not None:
+        raise GenerationError(
+            "motion: target and origin need a scenario (drop, throw, ramp or collide)"
+        )
+    target = p.point("target")
     return Motion(
-        params=p.floats("params"),
+        params=physical,
         frames=p.integer("frames", 1, 10_000, 60),
         fps=p.integer("fps", 1, 1000, 30),
         seed=p.integer("seed", 0, MAX_SEED, 0),
+        scenario=scenario,
+        target=target,
+        origin=p.point("origin") or (0.0, 0.0, 0.0),
     )
 
 
@@ -223,6 +251,24 @@ class _Params:
         ):
             raise self._fail(name, f"a number in [{lo:g}, {hi:g}]", value)
         return float(value)
+
+    def point(self, name: str) -> tuple[float, float, float] | None:
+        value = self.params.get(name)
+        if value is None:
+            return None
+        if (
+            not isinstance(value, list | tuple)
+            or len(value) != 3
+            or not all(
+                isinstance(v, int | float)
+                and not isinstance(v, bool)
+                and math.isfinite(v)
+                and abs(v) <= MAX_POSITION
+                for v in value
+            )
+        ):
+            raise self._fail(name, f"3 finite numbers (x, y, z) within {MAX_POSITION:g} m", value)
+        return (float(value[0]), float(value[1]), float(value[2]))
 
     def floats(self, name: str) -> dict[str, float]:
         value = self.params.get(name, {})

@@ -69,6 +69,19 @@ def test_motion_is_ballistic_and_bounces_on_the_floor():
     fall = int(np.argmin(y[:100] > 0.05))  # about sqrt(2 h / g) = 0.64 s
     assert 55 <= fall <= 70
     assert steps[-1] == (300, 300)
+    assert len(traj.end_velocity) == 3 and traj.end_velocity[0] > 0
+
+
+def test_motion_with_a_scenario_is_the_mujoco_re_simulation():
+    from continuum.generation.physmotion.data import rollout
+
+    params = {"scenario": "collide", "params": {"speed": 3.0}, "frames": 40, "fps": 30}
+    traj, steps = run("motion", {**params, "origin": [5.0, 1.0, 0.0]})
+    assert traj.channels == ("x", "y", "z", "x2", "y2", "z2") and traj.values.shape == (40, 6)
+    exact = rollout("collide", {"speed": 3.0}, frames=40)
+    assert np.allclose(traj.values, exact.positions.reshape(40, 6) + np.array([5, 1, 0, 5, 1, 0]))
+    assert np.allclose(traj.end_velocity, exact.end_velocity.ravel())
+    assert steps[-1] == (40, 40)
 
 
 def test_text_to_image_from_a_reference_takes_its_colours():

@@ -25,6 +25,9 @@ def test_defaults_and_values_are_read():
     assert isinstance(r, ImageToVideo) and (r.frames, r.fps) == (3, 7)
     r = parse_request("motion", {"params": {"vy": 2, "gravity": 9.8}, "frames": 5})
     assert r == Motion(params={"vy": 2.0, "gravity": 9.8}, frames=5)
+    r = parse_request("motion", {"scenario": "throw", "params": {"vx": 4}, "target": [2, 0, 1]})
+    assert r.scenario == "throw" and r.params["vx"] == 4.0 and r.params["gravity"] == 9.81
+    assert r.target == (2.0, 0.0, 1.0) and r.origin == (0.0, 0.0, 0.0)
     assert takes_image("image_edit") and takes_image("image_to_video")
     assert not takes_image("text_to_image") and not takes_image("motion")
 
@@ -50,6 +53,12 @@ def test_defaults_and_values_are_read():
         ("image_edit", {"instruction": "x"}, np.zeros((4, 16, 3), np.uint8), "H and W in 8"),
         ("motion", {"params": {"vy": "fast"}}, None, "motion.params.vy must be a finite number"),
         ("motion", {"params": [1, 2]}, None, "params must be an object"),
+        ("motion", {"scenario": "fly"}, None, "unknown scenario 'fly'; the scenarios are drop"),
+        ("motion", {"scenario": "drop", "params": {"vx": 1}}, None, r"unknown parameter\(s\)"),
+        ("motion", {"scenario": "drop", "params": {"height": 9}}, None, r"drop\.height must be"),
+        ("motion", {"scenario": "drop", "target": [1, 2]}, None, r"motion\.target must be 3"),
+        ("motion", {"scenario": "drop", "origin": [0, 0, "a"]}, None, r"motion\.origin must"),
+        ("motion", {"target": [1, 2, 3]}, None, "target and origin need a scenario"),
     ],
 )
 def test_bad_params_are_named(slot, params, image, words):

@@ -1,0 +1,40 @@
+"""Physics-controlled motion: trajectory diffusion conditioned on physical parameters, aligned
+by RL with a reward from MuJoCo re-simulation ("throw it harder, make it bouncier").
+
+Public names (the scenarios here; the rest from their modules, which load MuJoCo or torch):
+- ``SCENARIOS``, ``SCENARIO_NAMES``, ``Scenario``, ``Param``, ``check_params``,
+  ``sample_params``, ``start_state``, ``condition``: the scenario families (drop, throw, ramp,
+  collide) and their physical parameters (``scenarios``)
+- ``data.rollout``, ``data.Rollout``, ``data.make_dataset``, ``data.Dataset``: MuJoCo rollouts
+  through ``continuum.physics`` and data sets of them
+- ``model.PhysMotionModel``, ``model.ModelConfig``, ``model.TrajectoryDenoiser``: the model,
+  a folder (``from_pretrained`` / ``save_pretrained``)
+- ``train.pretrain``, ``train.TrainConfig``: pre-training on rollouts
+- ``reward.reward_terms``, ``reward.RewardTerms``, ``reward.RewardConfig``: how physical a
+  motion is against its re-simulation
+- ``align.align``, ``align.AlignConfig``: RL alignment (GRPO over the DDIM chain, KL-anchored)
+- ``slot_model.load_physmotion``: a model folder as the motion slot's model (``models.load_model``
+  dispatches folders with physmotion.json to it)
+"""
+
+from continuum.generation.physmotion.scenarios import (
+    SCENARIO_NAMES,
+    SCENARIOS,
+    Param,
+    Scenario,
+    check_params,
+    condition,
+    sample_params,
+    start_state,
+)
+
+__all__ = [
+    "SCENARIOS",
+    "SCENARIO_NAMES",
+    "Param",
+    "Scenario",
+    "check_params",
+    "condition",
+    "sample_params",
+    "start_state",
+]

@@ -1,0 +1,107 @@
+"""The model folder: round trip, clear errors for broken folders, and the DDIM step against
+diffusers' scheduler."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from diffusers import DDIMScheduler
+
+from continuum.errors import GenerationError, ModelLoadError
+from continuum.generation.physmotion.model import (
+    PhysMotionModel,
+    ddim_step,
+    ddim_timesteps,
+)
+from continuum.generation.physmotion.scenarios import check_params, start_state
+
+
+@pytest.fixture()
+def folder(tmp_path, tiny_folder):
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_folder, copy)
+    return copy
+
+
+def test_save_and_load_give_the_same_samples(tiny_folder, tmp_path):
+    model = PhysMotionModel.from_pretrained(tiny_folder)
+    assert sorted(p.name for p in tiny_folder.iterdir()) == [
+        "model",
+        "physmotion.json",
+        "scheduler",
+    ]
+    assert (tiny_folder / "model" / "diffusion_pytorch_model.safetensors").is_file()
+    model.save_pretrained(tmp_path / "again")
+    again = PhysMotionModel.from_pretrained(tmp_path / "again")
+    a = model.sample("collide", {"speed": 2.0}, n=3, seed=4)
+    b = again.sample("collide", {"speed": 2.0}, n=3, seed=4)
+    assert a.shape == (3, 16, 2, 3) and np.array_equal(a, b)
+    assert not np.array_equal(a, model.sample("collide", {"speed": 2.0}, n=3, seed=5))
+    start = start_state("collide", check_params("collide", {"speed": 2.0}))
+    assert np.allclose(a[:, 0], start[:, :3], atol=1e-6)  # frame 0 is pinned to the start
+    assert model.sample("drop", {}, n=2).shape == (2, 16, 1, 3)
+
+
+def test_sampling_checks_the_parameters(tiny_folder):
+    model = PhysMotionModel.from_pretrained(tiny_folder)
+    with pytest.raises(GenerationError, match=r"throw\.vy must be in"):
+        model.sample("throw", {"vy": 100.0})
+
+
+def _edit_meta(folder, **changes):
+    meta = json.loads((folder / "physmotion.json").read_text())
+    meta.update(changes)
+    (folder / "physmotion.json").write_text(json.dumps(meta))
+
+
+def _edit_config(folder, **changes):
+    path = folder / "model" / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+@pytest.mark.parametrize(
+    ("breakage", "match"),
+    [
+        (lambda f: (f / "physmotion.json").unlink(), "not a physmotion model folder"),
+        (lambda f: (f / "physmotion.json").write_text("{nope"), "not readable JSON"),
+        (lambda f: _edit_meta(f, version=99), "format version 99; this Continuum reads version 1"),
+        (lambda f: _edit_meta(f, format="other"), "format is not"),
+        (lambda f: _edit_meta(f, params={}), "parameter ranges differ"),
+        (lambda f: _edit_meta(f, channels=["x"]), "channels must be"),
+        (
+            lambda f: (f / "model" / "diffusion_pytorch_model.safetensors").unlink(),
+            "model/diffusion_pytorch_model.safetensors is missing",
+        ),
+        (
+            lambda f: (f / "model" / "diffusion_pytorch_model.safetensors").write_bytes(b"x" * 9),
+            "cannot load the model",
+        ),
+        (lambda f: shutil.rmtree(f / "scheduler"), "scheduler_config.json is missing"),
+        (lambda f: _edit_config(f, width=32), "size mismatch"),  # weights of another size
+        (lambda f: shutil.rmtree(f), "no such model folder"),
+    ],
+)
+def test_broken_folders_give_clear_errors(folder, breakage, match):
+    breakage(folder)
+    with pytest.raises(ModelLoadError, match=match):
+        PhysMotionModel.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
+def test_the_ddim_step_matches_diffusers(tiny_folder, eta):
+    model = PhysMotionModel.from_pretrained(tiny_folder)
+    reference = DDIMScheduler.from_config(model.scheduler.config)
+    reference.set_timesteps(5)
+    assert reference.timesteps.tolist() == ddim_timesteps(100, 5)
+    gen = torch.Generator().manual_seed(0)
+    x, x0 = torch.randn(2, 16, 6, generator=gen), torch.randn(2, 16, 6, generator=gen)
+    for t in reference.timesteps.tolist():
+        mean, std = ddim_step(model.scheduler.alphas_cumprod, x0, t, x, steps=5, eta=eta)
+        zero = torch.zeros_like(x)
+        expected = reference.step(x0, t, x, eta=eta, variance_noise=zero).prev_sample
+        assert torch.allclose(mean, expected, atol=1e-5)
+        noise = torch.randn(x.shape, generator=gen)
+        noisy = reference.step(x0, t, x, eta=eta, variance_noise=noise).prev_sample
+        assert torch.allclose(mean + std * noise, noisy, atol=1e-5)
