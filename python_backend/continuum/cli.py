@@ -510,7 +510,7 @@ def _check_request(slot: str) -> object:
         "text_to_image": {"prompt": "a red cube on a table", "width": 64, "height": 64, "steps": 2},
         "image_edit": {"instruction": "make it brighter", "steps": 2},
         "image_to_video": {"frames": 2, "steps": 2},
-        "motion": {"params": {"vy": 2.0}, "frames": 30},
+        "motion": {"scenario": "throw", "params": {"vy": 2.0}, "frames": 30},  # any model
     }
     return parse_request(
         slot, params[slot], image if slot in ("image_edit", "image_to_video") else None
