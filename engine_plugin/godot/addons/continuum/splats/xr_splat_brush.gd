@@ -1,6 +1,6 @@
 @tool
 class_name ContinuumXRSplatBrush
-extends Node3D
+extends "res://addons/continuum/splats/splat_brush_base.gd"
 ## Paints a selection of splats with an XR controller: while the trigger is held, the ray along
 ## this node's -Z selects the splats within [member radius] of where it meets them
 ## (ContinuumSplatEditor.select_ray, combine [code]add[/code]; [code]subtract[/code] while
@@ -8,30 +8,9 @@ extends Node3D
 ##
 ## Put it under an XRController3D (its -Z is the controller's pointing direction) and point
 ## [member editor_path] at a ContinuumSplatEditor. Any Node3D parent works through
-## [method begin_stroke] and [method end_stroke] (a stand-in controller).
-
-## A stroke began ([param subtract]: it takes from the selection).
-signal stroke_started(subtract: bool)
-## A stroke ended after [param rays] ray selections.
-signal stroke_ended(rays: int)
-
-## Paint with the controller's input; off, it only answers its methods.
-@export var enabled: bool = true
-## The ContinuumSplatEditor that selects.
-@export var editor_path: NodePath = NodePath():
-	set(value):
-		editor_path = value
-		update_configuration_warnings()
-## The entity painted; empty for the one whose splats the ray meets first.
-@export var entity: String = ""
-
-@export_group("Brush")
-## Reach around the point where the ray meets the splats (world).
-@export_range(0.001, 10.0, 0.001, "or_greater", "suffix:m") var radius: float = 0.05
-## Longest ray.
-@export_range(0.1, 1000.0, 0.1, "or_greater", "suffix:m") var max_distance: float = 20.0
-## Most ray selections a second while painting.
-@export_range(1.0, 60.0, 0.5, "suffix:Hz") var max_rate_hz: float = 15.0
+## [method begin_stroke] and [method end_stroke] (a stand-in controller). Its signals and its
+## editor and brush settings come from splat_brush_base.gd, as the mouse brush's do; its
+## [member max_distance] starts at 20 m.
 
 @export_group("Input")
 ## The controller input that paints: a float (its value past [member paint_threshold]) or a
@@ -42,18 +21,14 @@ signal stroke_ended(rays: int)
 ## The button that, held while painting begins, makes the stroke take from the selection.
 @export var subtract_action: String = "ax_button"
 
-## True while a stroke runs; read-only.
-var painting: bool = false
-## True while the running stroke takes from the selection; read-only.
-var subtracting: bool = false
-
-var _in_flight: bool = false
-var _next_send_us: int = 0
 var _sent_pose: Transform3D = Transform3D()
 var _fresh: bool = false
-var _rays: int = 0
 var _triggered: bool = false
 var _subtract_held: bool = false
+
+
+func _init() -> void:
+	max_distance = 20.0
 
 
 func _ready() -> void:
@@ -71,8 +46,7 @@ func _get_configuration_warnings() -> PackedStringArray:
 	if not get_parent() is XRController3D:
 		problems.append("Put the brush under an XRController3D; elsewhere only begin_stroke() "
 			+ "and end_stroke() work.")
-	if is_inside_tree() and get_editor() == null:
-		problems.append("Set editor_path to a ContinuumSplatEditor.")
+	problems.append_array(super())
 	return problems
 
 
@@ -84,27 +58,11 @@ func _process(_delta: float) -> void:
 		_send()
 
 
-## The ContinuumSplatEditor that selects, or null.
-func get_editor() -> ContinuumSplatEditor:
-	return get_node_or_null(editor_path) as ContinuumSplatEditor if not editor_path.is_empty() \
-		else null
-
-
 ## Starts painting along this node's -Z: adding to the selection, or taking from it when
 ## [param subtract].
 func begin_stroke(subtract: bool = false) -> void:
-	painting = true
-	subtracting = subtract
-	_rays = 0
 	_fresh = true  # Paint where the stroke begins, moved or not.
-	stroke_started.emit(subtract)
-
-
-## Stops painting.
-func end_stroke() -> void:
-	if painting:
-		painting = false
-		stroke_ended.emit(_rays)
+	_begin(subtract)
 
 
 func _send() -> void:
@@ -113,17 +71,7 @@ func _send() -> void:
 		return
 	_sent_pose = global_transform
 	_fresh = false
-	var origin := global_position
-	var direction := -global_basis.z.normalized()
-	var target := entity if not entity.is_empty() else editor.pick_entity(origin, direction)
-	if target.is_empty():
-		return  # The ray meets no splats.
-	_in_flight = true
-	_rays += 1
-	_next_send_us = Time.get_ticks_usec() + int(1e6 / max_rate_hz)
-	await editor.select_ray(target, origin, direction, radius,
-		"subtract" if subtracting else "add", max_distance)
-	_in_flight = false
+	_select_ray(editor, global_position, -global_basis.z.normalized())
 
 
 func _is_paint_button(input_name: String) -> bool:

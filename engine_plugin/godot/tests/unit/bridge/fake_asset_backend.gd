@@ -1,10 +1,8 @@
-extends Node
-## A fake backend for asset tests: a ROUTER (fake_peer.gd) that answers hello, ping, world.get
-## and asset.get/asset.credit/asset.cancel like bridge/PROTOCOL.md, pushes asset.chunk under
+extends "res://tests/unit/bridge/fake_backend.gd"
+## A fake backend for asset tests: fake_backend.gd (hello, ping) that also answers world.get and
+## asset.get/asset.credit/asset.cancel like bridge/PROTOCOL.md, pushes asset.chunk under
 ## credit and asset.announce on demand, and misbehaves when asked to ([member mode]).
 
-const FakePeer = preload("res://tests/unit/bridge/fake_peer.gd")
-const MessageCodec = preload("res://addons/continuum/bridge/message_codec.gd")
 const AssetClient = preload("res://addons/continuum/bridge/asset_client.gd")
 
 ## Octets per chunk.
@@ -18,8 +16,6 @@ var entities: Array = []
 var assets: Dictionary = {}
 ## Hash -> [kind, meta] of the assets added with them (others are splat packs without meta).
 var infos: Dictionary = {}
-## Every request received: [kind, header].
-var requests: Array = []
 ## Chunk indices sent with one flipped octet the first time (every time when corrupt_always).
 var corrupt: Array[int] = []
 var corrupt_always: bool = false
@@ -33,25 +29,9 @@ var hold: bool = false
 var chunks_sent: int = 0
 var max_unspent: int = 0
 var max_open: int = 0
-var router: FakePeer
 
 var _transfers: Dictionary = {}  # id -> {hash, indices, next, credit, peer}
 var _next_transfer: int = 1
-
-
-func _init() -> void:
-	router = FakePeer.new()
-	router.on_message = _serve
-	add_child(router)
-
-
-func _exit_tree() -> void:
-	router.on_message = Callable()  # Late requests must not be answered.
-
-
-## Listens on a free local port; returns it.
-func listen() -> int:
-	return router.listen()
 
 
 ## Stores [param data] as an asset of [param kind] with [param meta]; returns its hash.
@@ -67,12 +47,6 @@ func kinds() -> Array:
 	return requests.map(func(r: Array) -> String: return r[0])
 
 
-## The headers of the requests of [param kind].
-func headers(kind: String) -> Array:
-	return requests.filter(func(r: Array) -> bool: return r[0] == kind).map(
-		func(r: Array) -> Dictionary: return r[1])
-
-
 ## Pushes asset.announce for [param entity]'s splat, now asset [param hash].
 func announce(entity: String, hash: String) -> void:
 	var data: PackedByteArray = assets[hash]
@@ -86,20 +60,16 @@ func pump_all() -> void:
 		_pump(id)
 
 
-func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
-	var message := MessageCodec.decode(frames)
+func _welcome(peer: int) -> Dictionary:
+	var welcome := super._welcome(peer)
+	welcome.merge({"protocol": "1.1", "session": "s1", "limits": {"max_credit": max_credit,
+		"chunk_bytes": chunk_bytes, "max_transfers": max_transfers}}, true)
+	return welcome
+
+
+func _handle(peer: int, re: Variant, message: Dictionary) -> void:
 	var header: Dictionary = message.header
-	requests.append([message.kind, header])
-	var re: Variant = header.get("id")
 	match message.kind:
-		"hello":
-			router.send_reply("welcome", {
-				"re": re, "protocol": "1.1", "server": "fake 0", "session": "s1",
-				"capabilities": [], "pub_port": 1, "tick_hz": 30,
-				"limits": {"max_credit": max_credit, "chunk_bytes": chunk_bytes,
-					"max_transfers": max_transfers}}, [], peer)
-		"ping":
-			router.send_reply("pong", {"re": re, "t": 1.0}, [], peer)
 		"world.get":
 			router.send_reply("world", {"re": re, "scene": {"name": "fake", "description": ""},
 				"entities": entities}, [], peer)
@@ -119,7 +89,7 @@ func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
 			_transfers.erase(int(header.transfer))
 			router.send_reply("asset.cancel", {"re": re, "transfer": header.transfer}, [], peer)
 		_:
-			_error(peer, re, "unknown_kind", "no '%s'" % message.kind)
+			super._handle(peer, re, message)
 
 
 func _serve_get(peer: int, re: Variant, header: Dictionary) -> void:
@@ -177,7 +147,3 @@ func _pump(id: int) -> void:
 		if fields.last:
 			_transfers.erase(id)
 			return
-
-
-func _error(peer: int, re: Variant, code: String, text: String) -> void:
-	router.send_reply("error", {"re": re, "code": code, "message": text}, [], peer)

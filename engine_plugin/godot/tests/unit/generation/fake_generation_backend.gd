@@ -1,6 +1,6 @@
-extends Node
-## A fake backend with generation for the generation tests: a ROUTER (fake_peer.gd) that answers
-## hello, ping, models.list, models.bind, gen.submit, gen.cancel and gen.jobs like
+extends "res://tests/unit/bridge/fake_backend.gd"
+## A fake backend with generation for the generation tests: fake_backend.gd (hello, ping) that
+## also answers models.list, models.bind, gen.submit, gen.cancel and gen.jobs like
 ## bridge/PROTOCOL.md section 14, runs its jobs one step per frame (gen.progress pushes, then
 ## gen.done or gen.failed to the peer that submitted) and pushes models.changed to every peer.
 ##
@@ -10,18 +10,12 @@ extends Node
 ## motion a trajectory [frames, 3] whose row t is (t, 2t, 3t). A bind of a folder whose name
 ## contains "missing" fails; others load.
 
-const FakePeer = preload("res://tests/unit/bridge/fake_peer.gd")
-const MessageCodec = preload("res://addons/continuum/bridge/message_codec.gd")
-
 const SLOTS: Array[String] = ["text_to_image", "image_edit", "image_to_video", "motion"]
 
-## Every request received: [kind, header].
-var requests: Array = []
 ## Run the jobs by themselves, one step per frame (false: only [method step_jobs] runs them).
 var auto_run: bool = true
 ## Send gen.done with a blob that does not fit its result (for decode failures).
 var corrupt_results: bool = false
-var router: FakePeer
 
 var _status: Dictionary = {}  # slot -> status
 var _jobs: Array[Dictionary] = []  # {id, peer, slot, params, image, step, steps, cancel}
@@ -30,9 +24,7 @@ var _binds: Array = []  # [slot, spec] to finish next frame
 
 
 func _init() -> void:
-	router = FakePeer.new()
-	router.on_message = _serve
-	add_child(router)
+	super()
 	for slot in SLOTS:
 		_status[slot] = {"slot": slot, "spec": {"model": "builtin", "device": "cpu",
 			"dtype": "float32"}, "model": {"name": "builtin " + slot, "pipeline": "builtin",
@@ -45,21 +37,6 @@ func _process(_delta: float) -> void:
 	_binds.clear()
 	if auto_run:
 		step_jobs()
-
-
-func _exit_tree() -> void:
-	router.on_message = Callable()
-
-
-## Listens on a free local port; returns it.
-func listen() -> int:
-	return router.listen()
-
-
-## The headers of the requests of [param kind].
-func headers(kind: String) -> Array:
-	return requests.filter(func(r: Array) -> bool: return r[0] == kind).map(
-		func(r: Array) -> Dictionary: return r[1])
 
 
 ## The jobs not yet ended.
@@ -87,18 +64,9 @@ func push_foreign_job(id: int) -> void:
 		"fps": 30, "channels": ["x"], "model": {}}, [PackedFloat32Array([1.0])])
 
 
-func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
-	var message := MessageCodec.decode(frames)
+func _handle(peer: int, re: Variant, message: Dictionary) -> void:
 	var header: Dictionary = message.header
-	requests.append([message.kind, header])
-	var re: Variant = header.get("id")
 	match message.kind:
-		"hello":
-			router.send_reply("welcome", {
-				"re": re, "protocol": "1.7", "server": "fake 0", "session": "s%d" % peer,
-				"capabilities": [], "pub_port": 1, "tick_hz": 30, "limits": {}}, [], peer)
-		"ping":
-			router.send_reply("pong", {"re": re, "t": 1.0}, [], peer)
 		"models.list":
 			router.send_reply("models.list", {"re": re, "slots": SLOTS.map(
 				func(s: String) -> Dictionary: return _status[s])}, [], peer)
@@ -120,7 +88,7 @@ func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
 					"state": "running", "step": j.step, "steps": j.steps})
 			router.send_reply("gen.jobs", {"re": re, "jobs": mine}, [], peer)
 		_:
-			_error(peer, re, "unknown_kind", "no '%s'" % message.kind)
+			super._handle(peer, re, message)
 
 
 func _serve_bind(peer: int, re: Variant, header: Dictionary) -> void:
@@ -244,7 +212,3 @@ func _job(id: Variant) -> Dictionary:
 		if typeof(id) in [TYPE_INT, TYPE_FLOAT] and job.id == int(id):
 			return job
 	return {}
-
-
-func _error(peer: int, re: Variant, code: String, text: String) -> void:
-	router.send_reply("error", {"re": re, "code": code, "message": text}, [], peer)

@@ -1,6 +1,6 @@
-extends Node
-## A fake backend with identity banks for the identity tests: a ROUTER (fake_peer.gd) that
-## answers hello, ping, identity.register/observe/query/list/remove like bridge/PROTOCOL.md
+extends "res://tests/unit/bridge/fake_backend.gd"
+## A fake backend with identity banks for the identity tests: fake_backend.gd (hello, ping) that
+## also answers identity.register/observe/query/list/remove like bridge/PROTOCOL.md
 ## section 15 and asset.get for the reference images it keeps (one chunk each), and pushes
 ## identity.drift to every peer. face.reconstruct (section 17) pushes face.progress for each of
 ## its steps (default 3) to the asking peer, then registers a face bank of the photo.
@@ -10,42 +10,16 @@ extends Node
 ## 1 minus that. A face image whose octets are all 0 shows no face. Observing a named entity
 ## inserts a slot (merges into the nearest when the drift is under 0.05), unless update is false.
 
-const FakePeer = preload("res://tests/unit/bridge/fake_peer.gd")
-const MessageCodec = preload("res://addons/continuum/bridge/message_codec.gd")
 const AssetClient = preload("res://addons/continuum/bridge/asset_client.gd")
 
 const KINDS: Array[String] = ["face", "appearance"]
 const THRESHOLDS := {"face": 0.6, "appearance": 0.35}
 const CAPACITY := 8
 
-## Every request received: [kind, header] (the header keeps its blob descriptors).
-var requests: Array = []
 ## Reference images by hash: {data, width, height}.
 var assets: Dictionary = {}
-var router: FakePeer
 
 var _banks: Dictionary = {}  # entity -> {kind, slots: [{vector, asset, quality, time, uses, meta}]}
-
-
-func _init() -> void:
-	router = FakePeer.new()
-	router.on_message = _serve
-	add_child(router)
-
-
-func _exit_tree() -> void:
-	router.on_message = Callable()
-
-
-## Listens on a free local port; returns it.
-func listen() -> int:
-	return router.listen()
-
-
-## The headers of the requests of [param kind].
-func headers(kind: String) -> Array:
-	return requests.filter(func(r: Array) -> bool: return r[0] == kind).map(
-		func(r: Array) -> Dictionary: return r[1])
 
 
 ## Pushes identity.drift for [param entity] to every peer.
@@ -54,19 +28,10 @@ func push_drift(entity: String, drift: float, threshold: float) -> void:
 		"threshold": threshold, "similarity": 1.0 - drift, "time": 1.0})
 
 
-func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
-	var message := MessageCodec.decode(frames)
+func _handle(peer: int, re: Variant, message: Dictionary) -> void:
 	var header: Dictionary = message.header
-	requests.append([message.kind, header])
-	var re: Variant = header.get("id")
 	var reply: Dictionary
 	match message.kind:
-		"hello":
-			reply = {"kind": "welcome", "header": {"protocol": "1.7", "server": "fake 0",
-				"session": "s%d" % peer, "capabilities": [], "pub_port": 1, "tick_hz": 30,
-				"limits": {}}}
-		"ping":
-			reply = {"kind": "pong", "header": {"t": 1.0}}
 		"identity.register":
 			reply = _register(header, message.blobs)
 		"identity.observe":
@@ -79,7 +44,7 @@ func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
 			reply = {"kind": "identity.list", "header": {"banks": _banks.keys().map(_bank)}}
 		"identity.remove":
 			if not _banks.has(header.get("entity")):
-				reply = _error("not_found", "no bank of %s" % header.get("entity"))
+				reply = _refusal("not_found", "no bank of %s" % header.get("entity"))
 			else:
 				_banks.erase(header.entity)
 				reply = {"kind": "identity.remove", "header": {"entity": header.entity}}
@@ -87,7 +52,8 @@ func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
 			_serve_asset(peer, re, header)
 			return
 		_:
-			reply = _error("unknown_kind", "no '%s'" % message.kind)
+			super._handle(peer, re, message)
+			return
 	var fields: Dictionary = reply.header
 	fields["re"] = re
 	router.send_reply(reply.kind, fields, [], peer)
@@ -97,9 +63,10 @@ func _register(header: Dictionary, blobs: Array) -> Dictionary:
 	var entity: Variant = header.get("entity")
 	var kind: Variant = header.get("kind")
 	if not entity is String or entity.is_empty() or not kind in KINDS:
-		return _error("bad_request", "identity.register: an entity and a kind in %s" % [KINDS])
+		return _refusal("bad_request", "identity.register: an entity and a kind in %s" % [KINDS])
 	if blobs.is_empty() or blobs.size() > 16:
-		return _error("bad_request", "identity.register takes 1..16 images, got %d" % blobs.size())
+		return _refusal("bad_request", "identity.register takes 1..16 images, got %d" % (
+			blobs.size()))
 	var slots: Array = []
 	for i in blobs.size():
 		var image := _image(header.blobs[i], blobs[i], kind)
@@ -113,7 +80,7 @@ func _register(header: Dictionary, blobs: Array) -> Dictionary:
 func _reconstruct(peer: int, header: Dictionary, blobs: Array) -> Dictionary:
 	var entity: Variant = header.get("entity")
 	if _banks.has(entity):
-		return _error("conflict", "face.reconstruct: entity %s exists already" % entity)
+		return _refusal("conflict", "face.reconstruct: entity %s exists already" % entity)
 	var steps := int(header.get("steps", 3))
 	for step in range(1, steps + 1):
 		router.send_reply("face.progress", {"entity": entity, "step": step, "steps": steps}, [],
@@ -131,9 +98,9 @@ func _observe(header: Dictionary, blobs: Array) -> Dictionary:
 	var kind: Variant = header.get("kind")
 	var entity: Variant = header.get("entity")
 	if not kind in KINDS or blobs.size() != 1:
-		return _error("bad_request", "identity.observe: a kind in %s and one image" % [KINDS])
+		return _refusal("bad_request", "identity.observe: a kind in %s and one image" % [KINDS])
 	if entity != null and not _banks.has(entity):
-		return _error("not_found", "no bank of %s; register it first" % entity)
+		return _refusal("not_found", "no bank of %s; register it first" % entity)
 	var image := _image(header.blobs[0], blobs[0], kind)
 	if image.has("header"):  # An error reply.
 		return image
@@ -172,12 +139,12 @@ func _observe(header: Dictionary, blobs: Array) -> Dictionary:
 func _query(header: Dictionary, blobs: Array) -> Dictionary:
 	var entity: Variant = header.get("entity")
 	if not _banks.has(entity):
-		return _error("not_found", "no bank of %s" % [entity])
+		return _refusal("not_found", "no bank of %s" % [entity])
 	var bank: Dictionary = _banks[entity]
 	var vector: Variant = null
 	if blobs.size() == 1:
 		if header.get("kind") != bank.kind:
-			return _error("bad_request", "identity.query: kind must be %s" % bank.kind)
+			return _refusal("bad_request", "identity.query: kind must be %s" % bank.kind)
 		var image := _image(header.blobs[0], blobs[0], bank.kind)
 		if image.has("header"):  # An error reply.
 			return image
@@ -196,8 +163,7 @@ func _query(header: Dictionary, blobs: Array) -> Dictionary:
 
 func _serve_asset(peer: int, re: Variant, header: Dictionary) -> void:
 	if not assets.has(header.get("hash")):
-		router.send_reply("error", {"re": re, "code": "not_found", "message": "no asset"}, [],
-			peer)
+		_error(peer, re, "not_found", "no asset")
 		return
 	var asset: Dictionary = assets[header.hash]
 	var data: PackedByteArray = asset.data
@@ -214,14 +180,14 @@ func _image(descriptor: Dictionary, data: PackedByteArray, kind: String) -> Dict
 	var shape: Array = descriptor.get("shape", [])
 	if descriptor.get("dtype") != "u8" or shape.size() != 3 or shape[2] != 3 \
 			or shape[0] < 8 or shape[1] < 8:
-		return _error("bad_request", "an image is u8 [H, W, 3], 8..4096 a side, got %s %s" % [
+		return _refusal("bad_request", "an image is u8 [H, W, 3], 8..4096 a side, got %s %s" % [
 			descriptor.get("dtype"), shape])
 	var sums := [0.0, 0.0, 0.0]
 	for i in data.size():
 		sums[i % 3] += data[i]
 	var pixels := data.size() / 3.0
 	if kind == "face" and sums[0] + sums[1] + sums[2] == 0.0:
-		return _error("no_face", "no face in the image")
+		return _refusal("no_face", "no face in the image")
 	return {"vector": [sums[0] / pixels / 255.0, sums[1] / pixels / 255.0,
 		sums[2] / pixels / 255.0], "width": int(shape[1]), "height": int(shape[0]), "data": data}
 
@@ -250,5 +216,6 @@ static func _close(a: Array, b: Array) -> float:
 	return 1.0 - (absf(a[0] - b[0]) + absf(a[1] - b[1]) + absf(a[2] - b[2])) / 3.0
 
 
-static func _error(code: String, text: String) -> Dictionary:
+# An error reply ({kind, header}) for the methods that answer with one.
+static func _refusal(code: String, text: String) -> Dictionary:
 	return {"kind": "error", "header": {"code": code, "message": text}}

@@ -1,59 +1,24 @@
-extends Node
-## A fake backend with a memory for the memory tests: a ROUTER (fake_peer.gd) that answers hello,
-## ping and memory.add/query/summarize like bridge/PROTOCOL.md section 15, checking their fields.
+extends "res://tests/unit/bridge/fake_backend.gd"
+## A fake backend with a memory for the memory tests: fake_backend.gd (hello, ping) that also
+## answers memory.add/query/summarize like bridge/PROTOCOL.md section 15, checking their fields.
 ##
 ## Its text similarity is the share of the query's words found in a record's text; a query's
 ## score is that similarity (without text: 0) plus the record's importance / 10. Summaries fold
 ## the records at least older_than_s old into one record per group, their texts joined.
 
-const FakePeer = preload("res://tests/unit/bridge/fake_peer.gd")
-const MessageCodec = preload("res://addons/continuum/bridge/message_codec.gd")
-
 const QUERY_FIELDS: Array[String] = ["text", "who", "what", "near", "radius", "since", "until",
 	"k"]
 
-## Every request received: [kind, header].
-var requests: Array = []
 ## The records kept, oldest first.
 var records: Array[Dictionary] = []
-var router: FakePeer
 
 var _next_id: int = 1
 
 
-func _init() -> void:
-	router = FakePeer.new()
-	router.on_message = _serve
-	add_child(router)
-
-
-func _exit_tree() -> void:
-	router.on_message = Callable()
-
-
-## Listens on a free local port; returns it.
-func listen() -> int:
-	return router.listen()
-
-
-## The headers of the requests of [param kind].
-func headers(kind: String) -> Array:
-	return requests.filter(func(r: Array) -> bool: return r[0] == kind).map(
-		func(r: Array) -> Dictionary: return r[1])
-
-
-func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
-	var message := MessageCodec.decode(frames)
+func _handle(peer: int, re: Variant, message: Dictionary) -> void:
 	var header: Dictionary = message.header
-	requests.append([message.kind, header])
 	var reply: Dictionary
 	match message.kind:
-		"hello":
-			reply = {"kind": "welcome", "header": {"protocol": "1.7", "server": "fake 0",
-				"session": "s%d" % peer, "capabilities": [], "pub_port": 1, "tick_hz": 30,
-				"limits": {}}}
-		"ping":
-			reply = {"kind": "pong", "header": {"t": 1.0}}
 		"memory.add":
 			reply = _add(header)
 		"memory.query":
@@ -61,22 +26,23 @@ func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
 		"memory.summarize":
 			reply = _summarize(header)
 		_:
-			reply = _error("unknown_kind", "no '%s'" % message.kind)
+			super._handle(peer, re, message)
+			return
 	var fields: Dictionary = reply.header
-	fields["re"] = header.get("id")
+	fields["re"] = re
 	router.send_reply(reply.kind, fields, [], peer)
 
 
 func _add(header: Dictionary) -> Dictionary:
 	for field: String in ["who", "what", "text"]:
 		if not header.get(field) is String or header[field].is_empty():
-			return _error("bad_request", "memory.add: '%s' must be a non-empty string" % field)
+			return _refusal("bad_request", "memory.add: '%s' must be a non-empty string" % field)
 	var where: Variant = header.get("where")
 	if where != null and not _is_place(where):
-		return _error("bad_request", "memory.add: 'where' must be [x, y, z], got %s" % [where])
+		return _refusal("bad_request", "memory.add: 'where' must be [x, y, z], got %s" % [where])
 	var importance: Variant = header.get("importance", 0.5)
 	if not typeof(importance) in [TYPE_INT, TYPE_FLOAT] or importance < 0 or importance > 1:
-		return _error("bad_request", "memory.add: 'importance' must be in 0..1")
+		return _refusal("bad_request", "memory.add: 'importance' must be in 0..1")
 	var record := _record(header.who, header.what, header.text, where, float(importance), false)
 	records.append(record)
 	return {"kind": "memory.add", "header": {"record": record}}
@@ -85,10 +51,10 @@ func _add(header: Dictionary) -> Dictionary:
 func _query(header: Dictionary) -> Dictionary:
 	for key: String in header:
 		if not key in QUERY_FIELDS and key != "id":
-			return _error("bad_request", "memory.query: unknown field '%s'" % key)
+			return _refusal("bad_request", "memory.query: unknown field '%s'" % key)
 	var near: Variant = header.get("near")
 	if near != null and (not _is_place(near) or not header.has("radius")):
-		return _error("bad_request", "memory.query: 'near' is [x, y, z], with a radius")
+		return _refusal("bad_request", "memory.query: 'near' is [x, y, z], with a radius")
 	var hits: Array = []
 	for record in records:
 		if header.has("who") and record.who != header.who:
@@ -114,7 +80,7 @@ func _summarize(header: Dictionary) -> Dictionary:
 	var group_by: Variant = header.get("group_by", "who")
 	var older_than_s: Variant = header.get("older_than_s")
 	if not group_by in ["who", "what"] or not typeof(older_than_s) in [TYPE_INT, TYPE_FLOAT]:
-		return _error("bad_request", "memory.summarize: older_than_s, group_by who or what")
+		return _refusal("bad_request", "memory.summarize: older_than_s, group_by who or what")
 	var cutoff := Time.get_unix_time_from_system() - float(older_than_s)
 	var groups := {}
 	var kept: Array[Dictionary] = []
@@ -172,5 +138,6 @@ static func _words(query: String, text: String) -> float:
 	return float(found) / words.size()
 
 
-static func _error(code: String, text: String) -> Dictionary:
+# An error reply ({kind, header}) for the methods that answer with one.
+static func _refusal(code: String, text: String) -> Dictionary:
 	return {"kind": "error", "header": {"code": code, "message": text}}

@@ -1,11 +1,8 @@
-extends Node
-## A fake backend with physics for the physics tests: a ROUTER (fake_peer.gd) that answers
-## hello (its welcome has `physics`), ping, world.get, subscribe, physics.layout,
+extends "res://tests/unit/bridge/fake_backend.gd"
+## A fake backend with physics for the physics tests: fake_backend.gd (hello, its welcome with
+## `physics`, and ping) that also answers world.get, subscribe, physics.layout,
 ## physics.control and physics.query like bridge/PROTOCOL.md, and a PUB that sends `poses`
 ## frames on demand ([method publish]).
-
-const FakePeer = preload("res://tests/unit/bridge/fake_peer.gd")
-const MessageCodec = preload("res://addons/continuum/bridge/message_codec.gd")
 
 ## The entities world.get answers with.
 var entities: Array = []
@@ -22,37 +19,22 @@ var jointed: PackedStringArray = []
 var ray_answer: Dictionary = {"hit": false}
 ## The answer to a nearest query.
 var nearest_answer: Dictionary = {"entity": null, "distance": null}
-## Every request received: [kind, header].
-var requests: Array = []
-var router: FakePeer
 var pub: FakePeer
 
 var _seq: int = 0
 
 
 func _init() -> void:
-	router = FakePeer.new()
-	router.on_message = _serve
-	add_child(router)
+	super()
 	pub = FakePeer.new()
 	pub.socket_type = "PUB"
 	add_child(pub)
 
 
-func _exit_tree() -> void:
-	router.on_message = Callable()
-
-
 ## Listens on free local ports; returns the request port.
 func listen() -> int:
 	pub.listen()
-	return router.listen()
-
-
-## The headers of the requests of [param kind].
-func headers(kind: String) -> Array:
-	return requests.filter(func(r: Array) -> bool: return r[0] == kind).map(
-		func(r: Array) -> Dictionary: return r[1])
+	return super.listen()
 
 
 ## The physics.control requests with op [param op].
@@ -74,28 +56,15 @@ func publish(poses: PackedFloat32Array, time: float, frame_layout: int = -1) -> 
 	pub.send_message(frames)
 
 
-func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
-	var message := MessageCodec.decode(frames)
+func _handle(peer: int, re: Variant, message: Dictionary) -> void:
 	var header: Dictionary = message.header
-	requests.append([message.kind, header])
-	var re: Variant = header.get("id")
 	match message.kind:
-		"hello":
-			var welcome := {
-				"re": re, "protocol": "1.2", "server": "fake 0", "session": "s1",
-				"capabilities": ["physics.control", "physics.layout", "physics.query"],
-				"pub_port": pub.port, "tick_hz": 30, "limits": {}}
-			if publish_hz > 0.0:
-				welcome["physics"] = {"dt": 0.002, "publish_hz": publish_hz}
-			router.send_reply("welcome", welcome, [], peer)
-		"ping":
-			router.send_reply("pong", {"re": re, "t": 1.0}, [], peer)
-		"world.get":
-			router.send_reply("world", {"re": re, "scene": {"name": "fake", "description": ""},
-				"entities": entities}, [], peer)
 		"subscribe":
 			router.send_reply("subscribed", {
 				"re": re, "topics": header.topics, "pub_port": pub.port, "seq": {}}, [], peer)
+		"world.get":
+			router.send_reply("world", {"re": re, "scene": {"name": "fake", "description": ""},
+				"entities": entities}, [], peer)
 		"physics.layout":
 			router.send_reply("physics.layout", {"re": re, "layout": layout, "ids": Array(ids)},
 				[], peer)
@@ -107,7 +76,16 @@ func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
 			reply["re"] = re
 			router.send_reply("physics.query", reply, [], peer)
 		_:
-			_error(peer, re, "unknown_kind", "no '%s'" % message.kind)
+			super._handle(peer, re, message)
+
+
+func _welcome(peer: int) -> Dictionary:
+	var welcome := super._welcome(peer)
+	welcome.merge({"protocol": "1.2", "session": "s1", "pub_port": pub.port,
+		"capabilities": ["physics.control", "physics.layout", "physics.query"]}, true)
+	if publish_hz > 0.0:
+		welcome["physics"] = {"dt": 0.002, "publish_hz": publish_hz}
+	return welcome
 
 
 func _serve_control(peer: int, re: Variant, header: Dictionary) -> void:
@@ -122,7 +100,3 @@ func _serve_control(peer: int, re: Variant, header: Dictionary) -> void:
 	if header.op == "grab":
 		reply["grab"] = entity
 	router.send_reply("physics.control", reply, [], peer)
-
-
-func _error(peer: int, re: Variant, code: String, message: String) -> void:
-	router.send_reply("error", {"re": re, "code": code, "message": message}, [], peer)

@@ -99,16 +99,12 @@ static func cloud_color(cloud: SplatCloud, index: int) -> Color:
 	return rgb
 
 
-func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
-	var message := MessageCodec.decode(frames)
+func _handle(peer: int, re: Variant, message: Dictionary) -> void:
 	var header: Dictionary = message.header
-	var re: Variant = header.get("id")
 	match message.kind:
 		"splat.select":
-			requests.append([message.kind, header])
 			_serve_select(peer, re, header, message.blobs)
 		"splat.selection":
-			requests.append([message.kind, header])
 			var made: Dictionary = _selection(header)
 			if made.is_empty():
 				_error(peer, re, "not_found", "no selection %s" % header.get("selection"))
@@ -117,10 +113,8 @@ func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
 				"entity": made.entity, "base": made.base, "count": _count(made.scores),
 				"total": made.scores.size()}, [made.scores], peer)
 		"splat.edit":
-			requests.append([message.kind, header])
 			_serve_edit(peer, re, header, message.blobs)
 		"world.undo":
-			requests.append([message.kind, header])
 			if _history.is_empty():
 				_error(peer, re, "conflict", "nothing to undo")
 				return
@@ -128,7 +122,7 @@ func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
 			_show(step[0], step[1])
 			router.send_reply("world.undo", {"re": re, "seq": 1, "events": 1}, [], peer)
 		_:
-			super._serve(peer, frames)
+			super._handle(peer, re, message)
 
 
 func _serve_select(peer: int, re: Variant, header: Dictionary, blobs: Array) -> void:

@@ -1,12 +1,9 @@
-extends Node
-## A fake backend with an event-sourced world for the world tests: a ROUTER (fake_peer.gd) that
-## answers hello, ping, world.get, world.edit, world.undo, world.redo, world.events, world.list,
+extends "res://tests/unit/bridge/fake_backend.gd"
+## A fake backend with an event-sourced world for the world tests: fake_backend.gd (hello, ping)
+## that also answers world.get, world.edit, world.undo, world.redo, world.events, world.list,
 ## world.open and world.fork like bridge/PROTOCOL.md section 13, and pushes world.changed and
 ## world.reset to every peer. Its world is a plain list of entities that the events change;
 ## undo takes back an edit by events that restore what it changed.
-
-const FakePeer = preload("res://tests/unit/bridge/fake_peer.gd")
-const MessageCodec = preload("res://addons/continuum/bridge/message_codec.gd")
 
 ## The served world's entities (scene.schema.json), as events leave them.
 var entities: Array = []
@@ -16,35 +13,11 @@ var world_name: Variant = "main"
 var seq: int = 0
 ## Persistent worlds by name: {seq, entities}; null: the backend has no worlds folder.
 var worlds: Variant = {}
-## Every request received: [kind, header].
-var requests: Array = []
 ## world.changed headers pushed so far.
 var pushed: Array = []
-var router: FakePeer
 
 var _undo: Array = []  # edits that can be taken back: [events, inverse events]
 var _redo: Array = []
-
-
-func _init() -> void:
-	router = FakePeer.new()
-	router.on_message = _serve
-	add_child(router)
-
-
-func _exit_tree() -> void:
-	router.on_message = Callable()
-
-
-## Listens on a free local port; returns it.
-func listen() -> int:
-	return router.listen()
-
-
-## The headers of the requests of [param kind].
-func headers(kind: String) -> Array:
-	return requests.filter(func(r: Array) -> bool: return r[0] == kind).map(
-		func(r: Array) -> Dictionary: return r[1])
 
 
 ## The world's description (13.1).
@@ -82,18 +55,9 @@ func skip(count: int) -> void:
 	seq += count
 
 
-func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
-	var message := MessageCodec.decode(frames)
+func _handle(peer: int, re: Variant, message: Dictionary) -> void:
 	var header: Dictionary = message.header
-	requests.append([message.kind, header])
-	var re: Variant = header.get("id")
 	match message.kind:
-		"hello":
-			router.send_reply("welcome", {
-				"re": re, "protocol": "1.7", "server": "fake 0", "session": "s%d" % peer,
-				"capabilities": [], "pub_port": 1, "tick_hz": 30, "limits": {}}, [], peer)
-		"ping":
-			router.send_reply("pong", {"re": re, "t": 1.0}, [], peer)
 		"world.get":
 			router.send_reply("world", {
 				"re": re, "world": info(), "scene": {"name": "fake", "description": ""},
@@ -116,7 +80,7 @@ func _serve(peer: int, frames: Array[PackedByteArray]) -> void:
 		"world.list", "world.open", "world.fork":
 			_serve_worlds(peer, re, message.kind, header)
 		_:
-			_error(peer, re, "unknown_kind", "no '%s'" % message.kind)
+			super._handle(peer, re, message)
 
 
 func _serve_history(peer: int, re: Variant, kind: String) -> void:
@@ -272,7 +236,3 @@ func _inverse(events: Array) -> Array:
 
 static func _default(key: String) -> Array:
 	return {"position": [0, 0, 0], "rotation": [0, 0, 0, 1], "scale": [1, 1, 1]}[key]
-
-
-func _error(peer: int, re: Variant, code: String, text: String) -> void:
-	router.send_reply("error", {"re": re, "code": code, "message": text}, [], peer)
