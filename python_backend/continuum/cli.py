@@ -761,8 +761,8 @@ def _add_motion_commands(sub: argparse._SubParsersAction) -> None:
         "align",
         help="fine-tune a motion model by RL against MuJoCo re-simulation",
         description="Align the model folder MODEL with a reward from MuJoCo re-simulation "
-        "(GRPO over the DDIM chain, KL to the original) and write the result to OUT; prints "
-        "one JSON line.",
+        "(reward-ranked fine-tuning: the best of N samples, anchored to the original) and write "
+        "the result to OUT; prints one JSON line.",
     )
     align.add_argument("model", metavar="MODEL", help="a physmotion model folder")
     align.add_argument("out", metavar="OUT", help="the model folder to write")

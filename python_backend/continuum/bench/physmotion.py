@@ -5,13 +5,14 @@ before and after RL alignment, measured against MuJoCo on held-out parameter set
    ``seed``): the four scenarios in turn, parameters uniform in their ranges, 64 frames at 30 fps.
 2. **Pre-training** (``train_s``): ``train_steps`` (3000) steps of batch 64 of a transformer
    denoiser of ``width`` (128) and ``layers`` (4) (``parameters``).
-3. **Alignment** (``align_s``): ``align_steps`` (60) GRPO iterations of 8 settings x 8 chains
-   (``physmotion.align``), settings drawn from their own random stream.
+3. **Alignment** (``align_s``): ``align_steps`` (60) rounds of reward-ranked fine-tuning
+   (``physmotion.align``): 16 settings x 16 samples, the best 2 of each setting kept, settings
+   drawn from their own random stream.
 4. **Held-out evaluation**: ``eval_settings`` (6) settings per scenario drawn from a third random
    stream (continuous uniform draws: none equals a training or alignment draw), each re-simulated
    with MuJoCo. For each, the pre-trained and the aligned model sample the same 8 chains (same
-   seeds; 10 DDIM steps, eta 1, their sampler) and every sample is scored
-   (``physmotion.reward``); the figures are means over all samples of all settings:
+   seeds; 10 DDIM steps, eta 1, their sampler, ``seam_filter`` included) and every sample is
+   scored (``physmotion.reward``); the figures are means over all samples of all settings:
 
    - ``offset_m_pre`` / ``_post``: mean distance (m) to the re-simulation, over frames and bodies.
    - ``penetration_rate_pre`` / ``_post``: the fraction of samples that sink deeper than 7 cm
@@ -41,7 +42,7 @@ import torch
 
 from continuum.generation.physmotion.align import AlignConfig, align
 from continuum.generation.physmotion.data import make_dataset, rollout
-from continuum.generation.physmotion.model import ModelConfig
+from continuum.generation.physmotion.model import ModelConfig, PhysMotionModel
 from continuum.generation.physmotion.reward import RewardConfig, reward_terms
 from continuum.generation.physmotion.scenarios import SCENARIO_NAMES, SCENARIOS, sample_params
 from continuum.generation.physmotion.slot_model import TARGET_CANDIDATES
@@ -77,6 +78,40 @@ def bench_physmotion(
     )
     align_s = time.perf_counter() - start
 
+    figures: dict[str, object] = dict(
+        held_out(model, tuned, eval_settings=eval_settings, seed=seed)
+    )
+    timings = []
+    for k in range(10):
+        start = time.perf_counter()
+        tuned.sample("throw", {}, n=1, seed=k)
+        timings.append(time.perf_counter() - start)
+
+    figures.update(
+        train_s=round(train_s, 2),
+        align_s=round(align_s, 2),
+        sample_ms=round(1000 * float(np.median(timings)), 2),
+        samples=samples,
+        train_steps=train_steps,
+        align_steps=align_steps,
+        eval_settings=eval_settings * len(SCENARIO_NAMES),
+        eval_samples_per_setting=TARGET_CANDIDATES,
+        frames=model.frames,
+        fps=model.fps,
+        parameters=sum(p.numel() for p in model.net.parameters()),
+        scenarios=list(SCENARIOS),
+        cpus=len(os.sched_getaffinity(0)),
+        torch_threads=torch.get_num_threads(),
+    )
+    return figures
+
+
+def held_out(
+    model: PhysMotionModel, tuned: PhysMotionModel, *, eval_settings: int = 6, seed: int = 0
+) -> dict[str, float]:
+    """Step 4: the pre-trained ``model`` and the aligned ``tuned`` on ``eval_settings`` held-out
+    settings per scenario (the ``_pre`` and ``_post`` figures)."""
+    frames = model.frames
     rng = np.random.default_rng([seed, 99])  # held out: a stream neither data nor align use
     config = RewardConfig()
     scores: dict[str, list[list[float]]] = {"pre": [], "post": []}
@@ -109,13 +144,7 @@ def bench_physmotion(
                 ],
                 axis=1,
             ).tolist()
-    timings = []
-    for k in range(10):
-        start = time.perf_counter()
-        tuned.sample("throw", {}, n=1, seed=k)
-        timings.append(time.perf_counter() - start)
-
-    figures: dict[str, object] = {}
+    figures: dict[str, float] = {}
     names = ("offset_m", "penetration_rate", "freefall_accel_residual", "energy_gain", "reward")
     for key in ("pre", "post"):
         table = np.array(scores[key], np.float64)
@@ -123,20 +152,4 @@ def bench_physmotion(
             column = table[:, j]
             figures[f"{name}_{key}"] = round(float(np.nanmean(column)), 4)
         figures[f"constraint_success_{key}"] = round(float(np.mean(hits[key])), 4)
-    figures.update(
-        train_s=round(train_s, 2),
-        align_s=round(align_s, 2),
-        sample_ms=round(1000 * float(np.median(timings)), 2),
-        samples=samples,
-        train_steps=train_steps,
-        align_steps=align_steps,
-        eval_settings=eval_settings * len(SCENARIO_NAMES),
-        eval_samples_per_setting=TARGET_CANDIDATES,
-        frames=model.frames,
-        fps=model.fps,
-        parameters=sum(p.numel() for p in model.net.parameters()),
-        scenarios=list(SCENARIOS),
-        cpus=len(os.sched_getaffinity(0)),
-        torch_threads=torch.get_num_threads(),
-    )
     return figures

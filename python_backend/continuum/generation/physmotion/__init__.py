@@ -12,7 +12,8 @@ Public names (the scenarios here; the rest from their modules, which load MuJoCo
 - ``train.pretrain``, ``train.TrainConfig``: pre-training on rollouts
 - ``reward.reward_terms``, ``reward.RewardTerms``, ``reward.RewardConfig``: how physical a
   motion is against its re-simulation
-- ``align.align``, ``align.AlignConfig``: RL alignment (GRPO over the DDIM chain, KL-anchored)
+- ``align.align``, ``align.AlignConfig``: RL alignment (reward-ranked fine-tuning,
+  anchored to the pre-trained model)
 - ``slot_model.load_physmotion``: a model folder as the motion slot's model (``models.load_model``
   dispatches folders with physmotion.json to it)
 """

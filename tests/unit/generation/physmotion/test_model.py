@@ -14,6 +14,7 @@ from continuum.generation.physmotion.model import (
     PhysMotionModel,
     ddim_step,
     ddim_timesteps,
+    seam_filter,
 )
 from continuum.generation.physmotion.scenarios import check_params, start_state
 
@@ -105,3 +106,37 @@ def test_the_ddim_step_matches_diffusers(tiny_folder, eta):
         noise = torch.randn(x.shape, generator=gen)
         noisy = reference.step(x0, t, x, eta=eta, variance_noise=noise).prev_sample
         assert torch.allclose(mean + std * noise, noisy, atol=1e-5)
+
+
+def _seam_filter_reference(x, patch):
+    # Plain loops: odd reflection at the ends, the [1/2, 1, ..., 1, 1/2] / patch kernel.
+    t = x.shape[1]
+    half = patch // 2
+    weights = [0.5] + [1.0] * (patch - 1) + [0.5]
+    out = np.zeros_like(x)
+    for i in range(t):
+        for j in range(-half, half + 1):
+            k = i + j
+            if k < 0:
+                v = 2 * x[:, 0] - x[:, -k]
+            elif k >= t:
+                v = 2 * x[:, -1] - x[:, 2 * (t - 1) - k]
+            else:
+                v = x[:, k]
+            out[:, i] += weights[j + half] / patch * v
+    return out
+
+
+def test_the_seam_filter_removes_patch_periodic_errors_and_keeps_lines_and_parabolas():
+    t = np.arange(32, dtype=np.float64)
+    line = 0.3 * t - 1.0
+    parabola = -0.05 * t**2
+    seams = np.tile([0.0, 1.0, 1.0, -2.0], 8)
+    x = torch.tensor(np.stack([line, parabola, parabola + seams], axis=1)[None])  # [1, 32, 3]
+    y = seam_filter(x, 4).numpy()[0]
+    assert np.allclose(y[:, 0], line)
+    second = np.diff(y[:, 1], 2)
+    assert np.allclose(second[2:-2], -0.1)  # the interior keeps its acceleration
+    assert np.allclose(y[2:-2, 2], y[2:-2, 1])  # the seams are gone (the ends reflect them)
+    rand = torch.randn(3, 16, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert np.allclose(seam_filter(rand, 4).numpy(), _seam_filter_reference(rand.numpy(), 4))

@@ -2,6 +2,7 @@
 write loadable folders."""
 
 import numpy as np
+import pytest
 import torch
 
 from continuum.generation.physmotion.align import AlignConfig, align
@@ -44,7 +45,7 @@ def test_alignment_changes_the_weights_and_keeps_the_output(tiny_folder, tmp_pat
     model = PhysMotionModel.from_pretrained(tiny_folder)
     before = _weights(model)
     config = AlignConfig(
-        steps=2, groups=4, group_size=2, sample_steps=4, lr=1e-3, reward=RewardConfig()
+        steps=2, groups=4, group_size=3, keep=1, sample_steps=4, lr=1e-3, reward=RewardConfig()
     )
     tuned, rewards = align(model, out=tmp_path / "aligned", config=config, show_progress=False)
     assert len(rewards) == 2 and all(np.isfinite(rewards))
@@ -53,3 +54,9 @@ def test_alignment_changes_the_weights_and_keeps_the_output(tiny_folder, tmp_pat
     loaded = PhysMotionModel.from_pretrained(tmp_path / "aligned")
     assert loaded.meta["sampler"] == {"steps": 4, "eta": 1.0}
     assert loaded.sample("throw", {}, n=2).shape == model.sample("throw", {}, n=2).shape
+
+
+def test_alignment_refuses_keeping_more_than_it_samples(tiny_folder):
+    model = PhysMotionModel.from_pretrained(tiny_folder)
+    with pytest.raises(ValueError, match="keep"):
+        align(model, config=AlignConfig(group_size=2, keep=3), show_progress=False)
