@@ -30,3 +30,15 @@ static func warnings(node: Node, session_path: NodePath) -> PackedStringArray:
 	elif node.is_inside_tree() and find(node, session_path) == null:
 		problems.append("session_path does not point to a ContinuumSession node.")
 	return problems
+
+
+## Moves [param callable] from [param old]'s signal [param signal_name] to [param new]'s
+## (either may be null, [param old] also freed): what a node does when the session or world it
+## listens to is replaced.
+static func reconnect(
+	old: Object, new: Object, signal_name: StringName, callable: Callable
+) -> void:
+	if old != null and is_instance_valid(old) and old.is_connected(signal_name, callable):
+		old.disconnect(signal_name, callable)
+	if new != null:
+		new.connect(signal_name, callable)

@@ -294,12 +294,8 @@ func _find_session() -> ContinuumSessionScript:
 func _bind_session() -> void:
 	var session := _find_session()
 	if session != _session:
-		if _session != null and is_instance_valid(_session) \
-				and _session.message_received.is_connected(_on_session_message):
-			_session.message_received.disconnect(_on_session_message)
+		SessionLookup.reconnect(_session, session, &"message_received", _on_session_message)
 		_session = session
-		if _session != null:
-			_session.message_received.connect(_on_session_message)
 		if _assets != null:
 			_assets.session = _session
 	if _session == null and not Engine.is_editor_hint():

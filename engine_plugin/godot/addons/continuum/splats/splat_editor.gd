@@ -47,6 +47,7 @@ const ContinuumGeneratorScript = preload(
 )
 const EntityBuilder = preload("res://addons/continuum/world/entity_builder.gd")
 const MessageCodec = preload("res://addons/continuum/bridge/message_codec.gd")
+const SessionLookup = preload("res://addons/continuum/bridge/session_lookup.gd")
 
 ## How a selection combines with the last one.
 const COMBINES: Array[String] = ["replace", "add", "subtract", "intersect"]
@@ -427,20 +428,12 @@ static func mask_blob(mask: Image) -> Dictionary:
 func _bind() -> void:
 	var world := get_world()
 	if world != _world:
-		if _world != null and is_instance_valid(_world) \
-				and _world.splat_updated.is_connected(_on_world_splat_updated):
-			_world.splat_updated.disconnect(_on_world_splat_updated)
+		SessionLookup.reconnect(_world, world, &"splat_updated", _on_world_splat_updated)
 		_world = world
-		if _world != null:
-			_world.splat_updated.connect(_on_world_splat_updated)
 	var session := world.get_session() if world != null else null
 	if session != _session:
-		if _session != null and is_instance_valid(_session) \
-				and _session.message_received.is_connected(_on_session_message):
-			_session.message_received.disconnect(_on_session_message)
+		SessionLookup.reconnect(_session, session, &"message_received", _on_session_message)
 		_session = session
-		if _session != null:
-			_session.message_received.connect(_on_session_message)
 
 
 # One selection request, after the ones before it: its fields as the protocol has them.
