@@ -753,7 +753,7 @@ def _add_motion_commands(sub: argparse._SubParsersAction) -> None:
         "the model folder OUT; prints one JSON line.",
     )
     train.add_argument("out", metavar="OUT", help="the model folder to write")
-    train.add_argument("--samples", type=int, default=2000, help="rollouts (default 2000)")
+    train.add_argument("--samples", type=int, default=10_000, help="rollouts (default 10000)")
     train.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     train.set_defaults(run=_motion_train)
@@ -837,15 +837,17 @@ def _motion_align(args: argparse.Namespace) -> int:
         raise ContinuumError(f"--steps must be at least 1, got {args.steps}")
     start = time.perf_counter()
     model = PhysMotionModel.from_pretrained(args.model)
-    _, rewards = align(
+    _, log = align(
         model, out=args.out, config=AlignConfig(steps=args.steps), show_progress=not args.quiet
     )
-    k = max(1, len(rewards) // 5)
+    k = max(1, len(log.rewards) // 5)
     summary = {
         "model": str(args.out),
         "steps": args.steps,
-        "reward_first": round(sum(rewards[:k]) / k, 4),
-        "reward_last": round(sum(rewards[-k:]) / k, 4),
+        "reward_first": round(sum(log.rewards[:k]) / k, 4),
+        "reward_last": round(sum(log.rewards[-k:]) / k, 4),
+        "validation": [[rounds, round(score, 4)] for rounds, score in log.validation],
+        "kept_round": log.kept_round,
         "seconds": round(time.perf_counter() - start, 1),
     }
     print(json.dumps(summary))

@@ -1,13 +1,16 @@
 """``continuum bench physmotion``: physics-controlled motion generation, trained from scratch,
 before and after RL alignment, measured against MuJoCo on held-out parameter settings.
 
-1. **Data**: ``samples`` (2000) MuJoCo rollouts (``physmotion.data.make_dataset``, seed
+1. **Data**: ``samples`` (10,000) MuJoCo rollouts (``physmotion.data.make_dataset``, seed
    ``seed``): the four scenarios in turn, parameters uniform in their ranges, 64 frames at 30 fps.
 2. **Pre-training** (``train_s``): ``train_steps`` (3000) steps of batch 64 of a transformer
    denoiser of ``width`` (128) and ``layers`` (4) (``parameters``).
 3. **Alignment** (``align_s``): ``align_steps`` (60) rounds of reward-ranked fine-tuning
    (``physmotion.align``): 16 settings x 16 samples, the best 2 of each setting kept, settings
-   drawn from their own random stream.
+   drawn from their own random stream, half of them with a target; the model kept is the best
+   on a validation set of 16 settings drawn from a fourth stream, measured before the first
+   round and every 10 (``align_validation``: [rounds, mean reward] pairs; ``align_kept_round``:
+   0 means alignment did not beat the pre-trained model there and it is returned unchanged).
 4. **Held-out evaluation**: ``eval_settings`` (6) settings per scenario drawn from a third random
    stream (continuous uniform draws: none equals a training or alignment draw), each re-simulated
    with MuJoCo. For each, the pre-trained and the aligned model sample the same 8 chains (same
@@ -51,7 +54,7 @@ from continuum.generation.physmotion.train import TrainConfig, pretrain
 
 def bench_physmotion(
     *,
-    samples: int = 2000,
+    samples: int = 10_000,
     train_steps: int = 3000,
     align_steps: int = 60,
     eval_settings: int = 6,
@@ -73,7 +76,7 @@ def bench_physmotion(
     )
     train_s = time.perf_counter() - start
     start = time.perf_counter()
-    tuned, _ = align(
+    tuned, log = align(
         model, config=AlignConfig(steps=align_steps, seed=seed + 1), show_progress=show_progress
     )
     align_s = time.perf_counter() - start
@@ -94,6 +97,8 @@ def bench_physmotion(
         samples=samples,
         train_steps=train_steps,
         align_steps=align_steps,
+        align_validation=[[rounds, round(score, 4)] for rounds, score in log.validation],
+        align_kept_round=log.kept_round,
         eval_settings=eval_settings * len(SCENARIO_NAMES),
         eval_samples_per_setting=TARGET_CANDIDATES,
         frames=model.frames,

@@ -35,6 +35,7 @@ from continuum.world.scene import Entity, Scene
 MAX_STEP = 1.0 / 300.0  # s: the longest physics step a rollout takes
 RAMP_THICKNESS = 0.1  # m
 RAMP_WIDTH = 2.0  # m
+RAMP_HEIGHT = 1.5 + RAMP_THICKNESS  # m: the top face's upper end, above the highest start
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ def _scene(scenario: str, p: Mapping[str, float], starts: np.ndarray) -> Scene:
     own = {"friction": p["friction"], "restitution": p["restitution"]}
     if scenario == "ramp":
         a = math.radians(p["angle"])
-        length = (1.5 + RAMP_THICKNESS) / math.sin(a)  # reaches above the highest start
+        length = RAMP_HEIGHT / math.sin(a)
         tilt = (0.0, 0.0, math.sin(-a / 2), math.cos(-a / 2))  # falls along +x
         # The ramp's top face ends at the origin: centre = -R (length / 2, thickness / 2).
         centre = (

@@ -36,15 +36,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from continuum.generation.physmotion.data import RAMP_THICKNESS
+from continuum.generation.physmotion.data import RAMP_HEIGHT
 from continuum.generation.physmotion.scenarios import (
     RADIUS,
     check_params,
     check_scenario,
     start_state,
 )
-
-RAMP_LENGTH_ABOVE = 1.5 + RAMP_THICKNESS  # m: the ramp's height (data._scene)
 
 
 @dataclass(frozen=True)
@@ -137,7 +135,7 @@ def surface_clearance(
     clearance = positions[..., 1] - RADIUS  # the ground
     if scenario == "ramp":
         a = math.radians(params["angle"])
-        length = RAMP_LENGTH_ABOVE / math.sin(a)
+        length = RAMP_HEIGHT / math.sin(a)
         d = np.array([-math.cos(a), math.sin(a)])  # up the slope from its foot at the origin
         xy = positions[..., :2]
         s = np.clip(xy @ d, 0.0, length)

@@ -1,8 +1,9 @@
-"""Pre-training a motion model on rollouts: DDPM noising, a clean-sample loss, AdamW, cosine decay.
+"""Pre-training a motion model on rollouts: DDPM noising, a v-prediction loss, AdamW, cosine decay.
 
 Each step draws ``batch`` samples of the data set, a DDPM timestep per sample and Gaussian
-noise, noises the normalised trajectories (``DDPMScheduler.add_noise``) and regresses the clean
-trajectory (mean squared error; the schedule's ``prediction_type`` is "sample"). The model is
+noise, noises the normalised trajectories (``DDPMScheduler.add_noise``) and regresses the
+velocity v (mean squared error; the schedule's ``prediction_type`` is "v_prediction", see
+``model``). The model is
 checkpointed into ``out`` every ``checkpoint_every`` steps and at the end
 (``PhysMotionModel.save_pretrained``).
 """
@@ -17,7 +18,8 @@ import torch
 from tqdm.auto import tqdm
 
 from continuum.generation.physmotion.data import Dataset
-from continuum.generation.physmotion.model import ModelConfig, PhysMotionModel, model_condition
+from continuum.generation.physmotion.flight import free_flight
+from continuum.generation.physmotion.model import ModelConfig, PhysMotionModel
 from continuum.generation.physmotion.scenarios import MAX_BODIES
 
 MIN_SCALE = 0.05  # m: the smallest displacement scale (a channel that barely moves)
@@ -58,7 +60,14 @@ def displacement_scale(data: Dataset) -> np.ndarray:
 
 def model_inputs(model: PhysMotionModel, data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     """The data set in model space [N, T, D] and its conditions [N, C]."""
-    cond = torch.from_numpy(model_condition(data.conditions, data.starts))
+    frames = data.positions.shape[1]
+    guides = np.stack(
+        [
+            free_flight(s, p, frames=frames, fps=data.fps)
+            for s, p in zip(data.scenarios, data.params, strict=True)
+        ]
+    )
+    cond = model.condition_vectors(data.conditions, data.starts, guides)
     return model.normalise(data.positions, data.starts), cond
 
 
@@ -106,7 +115,8 @@ def pretrain(
         )
         noise = torch.randn(x0[idx].shape, generator=generator)
         noisy = scheduler.add_noise(x0[idx], noise, t)
-        loss = torch.nn.functional.mse_loss(net(noisy, t, cond[idx]), x0[idx])
+        target = model.velocity(x0[idx], noise, t)
+        loss = torch.nn.functional.mse_loss(net(noisy, t, cond[idx]), target)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

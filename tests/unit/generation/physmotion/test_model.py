@@ -67,7 +67,7 @@ def _edit_config(folder, **changes):
     [
         (lambda f: (f / "physmotion.json").unlink(), "not a physmotion model folder"),
         (lambda f: (f / "physmotion.json").write_text("{nope"), "not readable JSON"),
-        (lambda f: _edit_meta(f, version=99), "format version 99; this Continuum reads version 1"),
+        (lambda f: _edit_meta(f, version=99), "format version 99; this Continuum reads version 2"),
         (lambda f: _edit_meta(f, format="other"), "format is not"),
         (lambda f: _edit_meta(f, params={}), "parameter ranges differ"),
         (lambda f: _edit_meta(f, channels=["x"]), "channels must be"),
@@ -92,20 +92,33 @@ def test_broken_folders_give_clear_errors(folder, breakage, match):
 
 @pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
 def test_the_ddim_step_matches_diffusers(tiny_folder, eta):
+    # The denoiser's v turned into the clean sample (``clean``) and stepped (``ddim_step``)
+    # must equal diffusers' DDIM step from v.
     model = PhysMotionModel.from_pretrained(tiny_folder)
     reference = DDIMScheduler.from_config(model.scheduler.config)
+    assert reference.config.prediction_type == "v_prediction"
     reference.set_timesteps(5)
     assert reference.timesteps.tolist() == ddim_timesteps(100, 5)
     gen = torch.Generator().manual_seed(0)
-    x, x0 = torch.randn(2, 16, 6, generator=gen), torch.randn(2, 16, 6, generator=gen)
+    x, v = torch.randn(2, 16, 6, generator=gen), torch.randn(2, 16, 6, generator=gen)
     for t in reference.timesteps.tolist():
+        x0 = model.clean(x, v, torch.full((2,), t))
         mean, std = ddim_step(model.scheduler.alphas_cumprod, x0, t, x, steps=5, eta=eta)
         zero = torch.zeros_like(x)
-        expected = reference.step(x0, t, x, eta=eta, variance_noise=zero).prev_sample
+        expected = reference.step(v, t, x, eta=eta, variance_noise=zero).prev_sample
         assert torch.allclose(mean, expected, atol=1e-5)
         noise = torch.randn(x.shape, generator=gen)
-        noisy = reference.step(x0, t, x, eta=eta, variance_noise=noise).prev_sample
+        noisy = reference.step(v, t, x, eta=eta, variance_noise=noise).prev_sample
         assert torch.allclose(mean + std * noise, noisy, atol=1e-5)
+
+
+def test_velocity_and_clean_invert_each_other(tiny_folder):
+    model = PhysMotionModel.from_pretrained(tiny_folder)
+    gen = torch.Generator().manual_seed(1)
+    x0, noise = torch.randn(3, 16, 6, generator=gen), torch.randn(3, 16, 6, generator=gen)
+    t = torch.tensor([0, 50, 99])
+    noisy = model.scheduler.add_noise(x0, noise, t)
+    assert torch.allclose(model.clean(noisy, model.velocity(x0, noise, t), t), x0, atol=1e-5)
 
 
 def _seam_filter_reference(x, patch):

@@ -6,12 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from continuum.generation.physmotion.data import rollout
-from continuum.generation.physmotion.reward import (
-    RAMP_LENGTH_ABOVE,
-    RewardConfig,
-    reward_terms,
-)
+from continuum.generation.physmotion.data import RAMP_HEIGHT, rollout
+from continuum.generation.physmotion.reward import RewardConfig, reward_terms
 from continuum.generation.physmotion.scenarios import RADIUS, check_params, start_state
 
 SETTINGS = [
@@ -97,14 +93,14 @@ def _clearance_plain(scenario, p, pos):
                 c = y - RADIUS
                 if scenario == "ramp":
                     a = math.radians(p["angle"])
-                    top = (-math.cos(a) * RAMP_LENGTH_ABOVE / math.sin(a), RAMP_LENGTH_ABOVE)
+                    top = (-math.cos(a) * RAMP_HEIGHT / math.sin(a), RAMP_HEIGHT)
                     best = math.inf
                     for k in range(4001):  # the slope's top edge, sampled every mm or so
                         s = k / 4000
                         best = min(best, math.hypot(x - s * top[0], y - s * top[1]))
                     along = -x * math.cos(a) + y * math.sin(a)
                     under = x * math.sin(a) + y * math.cos(a) < 0
-                    inside = under and 0 < along < RAMP_LENGTH_ABOVE / math.sin(a)
+                    inside = under and 0 < along < RAMP_HEIGHT / math.sin(a)
                     c = min(c, (-best if inside else best) - RADIUS)
                 if scenario == "collide":
                     c = min(c, float(np.linalg.norm(pos[i, t, 0] - pos[i, t, 1])) - 2 * RADIUS)

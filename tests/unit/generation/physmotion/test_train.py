@@ -45,10 +45,18 @@ def test_alignment_changes_the_weights_and_keeps_the_output(tiny_folder, tmp_pat
     model = PhysMotionModel.from_pretrained(tiny_folder)
     before = _weights(model)
     config = AlignConfig(
-        steps=2, groups=4, group_size=3, keep=1, sample_steps=4, lr=1e-3, reward=RewardConfig()
+        steps=2,
+        groups=4,
+        group_size=3,
+        keep=1,
+        sample_steps=4,
+        lr=1e-3,
+        validation_settings=0,
+        reward=RewardConfig(),
     )
-    tuned, rewards = align(model, out=tmp_path / "aligned", config=config, show_progress=False)
-    assert len(rewards) == 2 and all(np.isfinite(rewards))
+    tuned, log = align(model, out=tmp_path / "aligned", config=config, show_progress=False)
+    assert len(log.rewards) == 2 and all(np.isfinite(log.rewards))
+    assert log.validation == [] and log.kept_round == 2
     assert torch.equal(_weights(model), before)  # the pre-trained model is left as it was
     assert not torch.equal(_weights(tuned), before)
     loaded = PhysMotionModel.from_pretrained(tmp_path / "aligned")
@@ -56,7 +64,31 @@ def test_alignment_changes_the_weights_and_keeps_the_output(tiny_folder, tmp_pat
     assert loaded.sample("throw", {}, n=2).shape == model.sample("throw", {}, n=2).shape
 
 
-def test_alignment_refuses_keeping_more_than_it_samples(tiny_folder):
+def test_alignment_keeps_the_model_best_on_validation(tiny_folder):
+    model = PhysMotionModel.from_pretrained(tiny_folder)
+    before = _weights(model)
+    # A learning rate that wrecks the model: validation must hand the pre-trained one back.
+    config = AlignConfig(
+        steps=2,
+        groups=4,
+        group_size=2,
+        keep=1,
+        sample_steps=4,
+        lr=10.0,
+        validation_settings=4,
+        validation_samples=2,
+        validate_every=1,
+    )
+    tuned, log = align(model, config=config, show_progress=False)
+    assert [rounds for rounds, _ in log.validation] == [0, 1, 2]
+    scores = [score for _, score in log.validation]
+    assert scores[0] > max(scores[1:])  # the wrecked rounds score worse
+    assert log.kept_round == 0 and torch.equal(_weights(tuned), before)
+
+
+def test_alignment_refuses_bad_settings(tiny_folder):
     model = PhysMotionModel.from_pretrained(tiny_folder)
     with pytest.raises(ValueError, match="keep"):
         align(model, config=AlignConfig(group_size=2, keep=3), show_progress=False)
+    with pytest.raises(ValueError, match="target_share"):
+        align(model, config=AlignConfig(target_share=1.5), show_progress=False)
