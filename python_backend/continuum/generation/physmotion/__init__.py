@@ -7,13 +7,14 @@ Public names (the scenarios here; the rest from their modules, which load MuJoCo
   collide) and their physical parameters (``scenarios``)
 - ``data.rollout``, ``data.Rollout``, ``data.make_dataset``, ``data.Dataset``: MuJoCo rollouts
   through ``continuum.physics`` and data sets of them
+- ``flight.free_flight``: each body's free flight kept out of the surfaces, the model's guide
 - ``model.PhysMotionModel``, ``model.ModelConfig``, ``model.TrajectoryDenoiser``: the model,
   a folder (``from_pretrained`` / ``save_pretrained``)
 - ``train.pretrain``, ``train.TrainConfig``: pre-training on rollouts
 - ``reward.reward_terms``, ``reward.RewardTerms``, ``reward.RewardConfig``: how physical a
   motion is against its re-simulation
-- ``align.align``, ``align.AlignConfig``: RL alignment (reward-ranked fine-tuning,
-  anchored to the pre-trained model)
+- ``align.align``, ``align.AlignConfig``, ``align.AlignLog``: RL alignment (reward-ranked
+  fine-tuning, anchored to the pre-trained model, the best on validation kept)
 - ``slot_model.load_physmotion``: a model folder as the motion slot's model (``models.load_model``
   dispatches folders with physmotion.json to it)
 """
