@@ -12,7 +12,8 @@ Public names:
   the prior, a mean 68-landmark face, its shape freedoms and the head ellipsoid (``prior``)
 - ``fit_pose``, ``PoseFit``, ``photo_camera``: head pose, size and shape from 2D landmarks
   (``pose``)
-- ``head_surface``, ``HeadSurface``: the head surface through the fitted landmarks, and
+- ``head_surface``, ``HeadSurface``: the head surface through the fitted landmarks and the
+  neck under it (``neck_surface``), and
   ``landmark_surface``: the face the landmarks span alone, without the head prior (``surface``)
 - ``mirror_partners``: each Gaussian's mirror partner across the midline (``symmetry``)
 - ``seen_weights``, ``camera_pixels``, ``sample_image``: what the photo sees (``visibility``)
@@ -39,7 +40,12 @@ from continuum.generation.facesplat.reconstruct import (
     reconstruct_face,
 )
 from continuum.generation.facesplat.refine import RefineResult, RefineWeights, refine
-from continuum.generation.facesplat.surface import HeadSurface, head_surface, landmark_surface
+from continuum.generation.facesplat.surface import (
+    HeadSurface,
+    head_surface,
+    landmark_surface,
+    neck_surface,
+)
 from continuum.generation.facesplat.symmetry import mirror_partners
 from continuum.generation.facesplat.views import turntable_camera
 from continuum.generation.facesplat.visibility import camera_pixels, sample_image, seen_weights
@@ -62,6 +68,7 @@ __all__ = [
     "landmark_surface",
     "load_photo",
     "mirror_partners",
+    "neck_surface",
     "photo_camera",
     "place_face",
     "reconstruct_face",

@@ -23,6 +23,9 @@ a few millimetres), not copied from any third-party landmark file:
 - head: breadth 15.2 cm, length (glabella to back) 20 cm, height (vertex to chin) about 23 cm:
   an ellipsoid with semi-axes 7.6, 11.5 and 10 cm centred 0.5 cm above and 9.5 cm behind the
   nasion.
+- neck: circumference about 36 cm (adult women 33, men 38): an upright elliptic cylinder 11 cm
+  wide and 12 cm deep, its axis 11 cm behind the nasion, so that the throat lies about 5 cm
+  behind the chin and the nape 2.5 cm inside the back of the head.
 
 Shape modes (``SHAPE_MODES``) are per-identity freedoms of the fit: each is a displacement of
 the template per unit coefficient, and the fit regularises the coefficients towards 0 (the
@@ -105,6 +108,10 @@ MIRROR_PAIRS: tuple[tuple[int, int], ...] = tuple(_mirror_pairs())
 _HEAD_CENTRE_CM = np.array([0.0, 0.5, -9.5])
 HEAD_SEMI_AXES = np.array([0.076, 0.115, 0.100])
 """Semi-axes of the head ellipsoid in metres (x breadth, y height, z length)  # [3]"""
+NECK_SEMI_AXES = np.array([0.055, 0.060])
+"""Semi-axes of the neck's cross-section in metres (x breadth, z depth)  # [2]"""
+NECK_CENTRE_Z = -0.015
+"""The neck's axis in the face frame: the vertical line x = 0, z = this (metres)."""
 
 
 def _template() -> np.ndarray:

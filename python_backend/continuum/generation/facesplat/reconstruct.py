@@ -9,23 +9,26 @@ The steps (``reconstruct_face``):
    (``which="centre"``) is reconstructed; ``faces_found`` and a note (also logged) say so.
    A face narrower than ``min_face_px`` (64) is refused: its landmarks are too coarse.
 3. The pose: head pose, size and shape of the prior fitted to the landmarks (``pose``).
-4. The surface: the head ellipsoid bent through the fitted landmarks (``surface``), covered by
-   flat, surface-aligned Gaussians (``mesh_to_splats``), ``face_fraction`` of them over the
-   face window and the rest over the rest of the head. (``surface="landmarks"``: only the face
-   the landmarks span, ``landmark_surface``, without the head prior; a baseline.)
+4. The surface: the head ellipsoid bent through the fitted landmarks, and the neck under it
+   (``surface``), covered by flat, surface-aligned Gaussians (``surface_gaussians``),
+   ``face_fraction`` of them over the face window and the rest spread evenly over the rest of
+   the head and the neck. (``surface="landmarks"``: only the face the landmarks span,
+   ``landmark_surface``, without the head prior; a baseline.)
 5. The masks: the face, the pixels reconstructed (refined and measured): the hull of the jaw
    line and the brows raised by a forehead, 0.35 of the brow-to-chin height, where the surface
-   covers them; and the head, the pixels the head surface covers less a margin inside its
-   outline (``head_mask``: hair, ears, the neck under the chin), which only colours.
+   covers them; and the head, the pixels the head and neck cover less a margin inside their
+   outline (``head_mask``: hair, ears, the neck and collar under the chin), which only colours.
 6. The colours: where the photo sees a Gaussian (``visibility``) and it falls in the face
    mask, or it falls in the head mask and the photo sees it well (cosine at least 0.5), the
    photo's colour there; elsewhere its mirror partner's photo colour when the photo sees that
    one (``symmetry``); elsewhere the colour of the nearest coloured Gaussian on the same part
-   (the face window, or the rest of the head: so the side and the back of the head take the
-   hair's colour, not the cheek's edge stretched round).
-7. The refinement: colours, normal offsets and scales against the photo in the mask, with the
-   symmetry, smoothness and near-surface priors (``refine``), on a crop of the photo around
-   the mask at most ``work_size`` pixels on its longer side.
+   (the face window, the rest of the head, or the neck: so the side and the back of the head
+   take the hair's colour, not the cheek's edge stretched round).
+7. The refinement: colours, normal offsets and scales against the photo in the face mask, with
+   the symmetry, smoothness and near-surface priors (``refine``), on a crop of the photo around
+   the mask at most ``work_size`` pixels on its longer side. The priors see the Gaussians that
+   step 6 coloured from the head mask as fully seen: no photometric term holds them, and the
+   colour smoothness would otherwise blur the photo's hair, ears and collar into a smear.
 8. The measures: PSNR and SSIM of the refined cloud rendered from the photo's camera, in the
    mask, at the photo's full size.
 """
@@ -68,6 +71,7 @@ _SEEN = 0.2  # the least visibility (cosine to the camera) at which the photo's 
 _FOREHEAD = 0.35  # the forehead's height in the mask, as a fraction of brow-to-chin
 _HEAD_MARGIN = 0.08  # the head mask's margin inside the head's outline, of the face's width
 _HEAD_SEEN = 0.5  # the least visibility at which the photo colours the head beyond the face
+FACE, HEAD, NECK = 0, 1, 2  # the parts of the surface (``surface_gaussians``)
 
 
 @dataclass
@@ -255,7 +259,7 @@ def reconstruct_face(
         surface = head_surface(pose.landmarks, scale=pose.scale, subdivisions=config.subdivisions)
     else:
         surface = landmark_surface(pose.landmarks)
-    cloud, normals = surface_gaussians(
+    cloud, normals, parts = surface_gaussians(
         surface, count=config.gaussians, face_fraction=config.face_fraction, seed=config.seed
     )
     means = cloud.means.numpy().astype(np.float64)
@@ -274,18 +278,14 @@ def reconstruct_face(
     in_head = sample_image(head[:, :, None].astype(np.float64), xy)[:, 0]
     coloured = np.maximum(seen, np.where(visible >= _HEAD_SEEN, visible * in_head, 0.0))
     partner, _ = mirror_partners(means)
-    on_face = np.arange(len(means)) < round(config.gaussians * config.face_fraction)
     colours = initial_colours(
-        sample_image(photo, xy),
-        means,
-        coloured,
-        partner,
-        mirror=config.mirror_init,
-        face=on_face if config.surface == "head" else None,
+        sample_image(photo, xy), means, coloured, partner, mirror=config.mirror_init, parts=parts
     )
     cloud.sh = rgb_to_sh0(torch.from_numpy(colours).float())[:, None, :]
 
-    # 7. The refinement, on a crop around the mask.
+    # 7. The refinement, on a crop around the mask. Outside the face mask no photometric term
+    # holds the photo's colours, so the priors count the Gaussians coloured there as fully seen.
+    held = np.where((seen < _SEEN) & (coloured >= _SEEN), 1.0, seen)
     work_camera, target, work_mask = _working_view(image, mask, pose.camera, config.work_size)
     k = min(config.neighbours + 1, len(means))
     neighbours = cKDTree(means).query(means, k=k)[1][:, 1:]
@@ -297,7 +297,7 @@ def reconstruct_face(
         target,
         work_mask,
         work_camera,
-        seen=seen,
+        seen=held,
         partner=partner,
         neighbours=neighbours,
         steps=config.steps,
@@ -325,33 +325,44 @@ def reconstruct_face(
 
 def surface_gaussians(
     surface: HeadSurface, *, count: int, face_fraction: float, seed: int = 0
-) -> tuple[SplatCloud, np.ndarray]:
-    """Flat Gaussians covering the head surface, denser over the face.
+) -> tuple[SplatCloud, np.ndarray, np.ndarray]:
+    """Flat Gaussians covering the head surface and the neck, denser over the face.
 
     Args:
         surface: the head surface
         count: how many Gaussians in all
-        face_fraction: the share of them on ``surface.face_region``
+        face_fraction: the share of them on ``surface.face_region``; the rest are spread
+            evenly over the rest of the head and the neck, in proportion to their areas
         seed: their placement
 
     Returns:
-        the cloud (grey, SH degree 0; the face window's Gaussians first) and each Gaussian's
-        outward unit normal  # [N, 3]
+        the cloud (grey, SH degree 0; the face window's Gaussians first, then the rest of the
+        head's, then the neck's), each Gaussian's outward unit normal  # [N, 3]
+        and its part (``FACE``, ``HEAD`` or ``NECK``)  # [N] int
     """
     mesh = surface.mesh
     if surface.face_region.all():  # a face without a head (``landmark_surface``)
         cloud = mesh_to_splats(mesh, count=count, seed=seed)
-        return cloud, quat_to_rotmat(cloud.quats)[:, :, 2].numpy().astype(np.float64)
+        normals = quat_to_rotmat(cloud.quats)[:, :, 2].numpy().astype(np.float64)
+        return cloud, normals, np.full(len(cloud), FACE)
     front = round(count * face_fraction)
-    parts = []
-    for index, (region, n) in enumerate(
-        ((surface.face_region, front), (~surface.face_region, count - front))
-    ):
-        part = mesh.submesh([np.nonzero(region)[0]], append=True)
-        parts.append(mesh_to_splats(part, count=n, seed=seed + index))
+    pieces = [
+        mesh.submesh([np.nonzero(region)[0]], append=True)
+        for region in (surface.face_region, ~surface.face_region)
+    ]
+    if surface.neck is not None:
+        pieces.append(surface.neck)
+    areas = np.array([piece.area for piece in pieces[1:]])
+    rest = np.round(np.cumsum(areas) / areas.sum() * (count - front)).astype(int)
+    counts = [front, *np.diff(rest, prepend=0)]
+    parts = [
+        mesh_to_splats(piece, count=int(n), seed=seed + index)
+        for index, (piece, n) in enumerate(zip(pieces, counts, strict=True))
+    ]
     cloud = SplatCloud.concatenate(parts)
     normals = quat_to_rotmat(cloud.quats)[:, :, 2].numpy().astype(np.float64)
-    return cloud, normals
+    labels = np.repeat([FACE, HEAD, NECK][: len(parts)], [len(part) for part in parts])
+    return cloud, normals, labels
 
 
 def face_mask(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -376,12 +387,12 @@ def face_mask(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def head_mask(covered: np.ndarray, *, face_width: float) -> np.ndarray:
-    """The head's pixels: where the fitted head surface covers the photo, less a margin of
-    ``_HEAD_MARGIN`` of the face's width inside its outline (the ellipsoid's outline is only
-    roughly the head's, and the pixels at the edge mix in the background).
+    """The head's pixels: where the fitted head surface and neck cover the photo, less a margin
+    of ``_HEAD_MARGIN`` of the face's width inside their outline (the ellipsoid's outline is
+    only roughly the head's, and the pixels at the edge mix in the background).
 
     Args:
-        covered: where the head surface renders opaque from the photo's camera  # [H, W] bool
+        covered: where the head and neck render opaque from the photo's camera  # [H, W] bool
         face_width: the detected face's width, pixels
 
     Returns:
@@ -398,19 +409,20 @@ def initial_colours(
     partner: np.ndarray,
     *,
     mirror: bool = True,
-    face: np.ndarray | None = None,
+    parts: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each Gaussian's starting colour: the photo's where it is seen, else its mirror
     partner's photo colour (``mirror``) where that one is seen, else the nearest coloured one's.
-    With ``face``, the rest of the head (not ``face``) takes the nearest coloured one's from
-    the rest of the head when it has any (hair, not the cheek's edge stretched over the side).
+    With ``parts``, that nearest one is taken from the same part (face, rest of the head, neck)
+    when the part has any (hair, not the cheek's edge stretched over the side; the collar, not
+    the chin stretched down the neck).
 
     Args:
         photo_colours: the photo's colour at each Gaussian's pixel, RGB 0..1  # [N, 3]
         means: the Gaussians' positions  # [N, 3]
         seen: how well the photo sees each, 0..1  # [N]
         partner: each one's mirror partner  # [N] int
-        face: which Gaussians are on the face (None: all of them)  # [N] bool
+        parts: each one's part label (None: all one part)  # [N] int
 
     Returns:
         RGB 0..1  # [N, 3]
@@ -424,10 +436,9 @@ def initial_colours(
         take = ~good & good[partner]
         colours[take] = photo_colours[partner[take]]
         done |= take
-    groups = [np.ones(len(means), dtype=bool)]
-    if face is not None and (done & ~face).any():
-        groups = [face, ~face]
-    for group in groups:
+    parts = np.zeros(len(means), dtype=int) if parts is None else np.asarray(parts)
+    for label in np.unique(parts):
+        group = parts == label
         source = done & group if (done & group).any() else done
         fill = ~done & group
         if fill.any():

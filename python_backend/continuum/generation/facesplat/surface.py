@@ -15,6 +15,12 @@ top and the back of the head stay the ellipsoid: the views turned 30 degrees sti
 The inner lips (60-67) are left out of the spline: with the mouth closed they share the outer
 lips' directions at another radius.
 
+Under the head hangs the neck (``neck_surface``): the prior's upright elliptic cylinder
+(``NECK_SEMI_AXES`` times the head's size), open at both ends, from inside the head down to
+``_NECK_BOTTOM`` below the head's centre (about 11 cm under the chin, past the bottom of the
+views). Without it the chin ends in nothing, and a turned view shows a head floating on the
+background where the photo shows a neck and a collar.
+
 ``landmark_surface`` is the same fit without the head prior: only the face the landmarks span
 (their convex hull seen from the front), as the thin-plate spline of depth over (x, y) through
 the same landmarks; no head, no forehead, nothing beyond the landmarks. The bench's "noprior"
@@ -31,13 +37,16 @@ import trimesh
 from scipy.interpolate import RBFInterpolator
 from scipy.spatial import Delaunay
 
-from continuum.generation.facesplat.prior import HEAD_SEMI_AXES
+from continuum.generation.facesplat.prior import HEAD_SEMI_AXES, NECK_CENTRE_Z, NECK_SEMI_AXES
 
 _SPLINE_LANDMARKS = np.arange(60)  # all but the inner lips
 _FOREHEAD = 0.45  # radians of latitude the face window reaches above the brows
 _MARGIN = 0.08  # radians around the landmarks inside the window
 _RING = 1.6  # the anchor ring, in units of the window's radii
 _ANCHORS = 32
+_NECK_TOP = -0.07  # metres from the head's centre (mean head): inside the head all round
+_NECK_BOTTOM = -0.22
+_NECK_STEP = 0.003  # metres between the neck's vertices
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,10 +57,12 @@ class HeadSurface:
         mesh: the triangles (outward normals)
         face_region: True for the triangles of the face window (w(u) = 1), where Gaussians
             are denser  # [F] bool
+        neck: the neck under the head, an open tube (outward normals); None for a face alone
     """
 
     mesh: trimesh.Trimesh
     face_region: np.ndarray
+    neck: trimesh.Trimesh | None = None
 
 
 def head_surface(
@@ -66,7 +77,7 @@ def head_surface(
             3 mm apart over the face)
 
     Returns:
-        the surface and its face region
+        the surface, its face region and the neck
     """
     landmarks = np.asarray(landmarks, dtype=np.float64)
     if landmarks.shape != (68, 3) or not np.isfinite(landmarks).all():
@@ -105,7 +116,35 @@ def head_surface(
     radius_of[near] += _window(rho[near]) * spline(vertex_angles[near])
     mesh = trimesh.Trimesh(directions * radius_of[:, None], sphere.faces, process=False)
     face_region = (rho[mesh.faces] <= 1.0).all(axis=1)
-    return HeadSurface(mesh, face_region)
+    return HeadSurface(mesh, face_region, neck_surface(scale=scale))
+
+
+def neck_surface(*, scale: float = 1.0) -> trimesh.Trimesh:
+    """The prior's neck: an upright elliptic tube, open at both ends, outward normals.
+
+    Args:
+        scale: the head's size relative to the mean head (``PoseFit.scale``)
+
+    Returns:
+        the tube, in the face frame (metres), vertices about ``_NECK_STEP`` apart
+    """
+    semi_x, semi_z = scale * NECK_SEMI_AXES
+    top, bottom = scale * _NECK_TOP, scale * _NECK_BOTTOM
+    around = max(8, round(2 * math.pi * max(semi_x, semi_z) / (scale * _NECK_STEP)))
+    down = max(2, round((top - bottom) / (scale * _NECK_STEP)) + 1)
+    turn = np.linspace(0, 2 * math.pi, around, endpoint=False)
+    ring = np.stack([semi_x * np.sin(turn), semi_z * np.cos(turn) + scale * NECK_CENTRE_Z], 1)
+    heights = np.linspace(top, bottom, down)
+    vertices = np.concatenate(
+        [np.stack([ring[:, 0], np.full(around, y), ring[:, 1]], axis=1) for y in heights]
+    )  # [down * around, 3], row by row from the top
+    a = np.arange(around)
+    b = (a + 1) % around
+    rows = np.arange(down - 1)[:, None] * around  # [down - 1, 1]
+    upper = np.stack([rows + a, rows + around + a, rows + b], axis=-1)  # [down - 1, around, 3]
+    lower = np.stack([rows + b, rows + around + a, rows + around + b], axis=-1)
+    triangles = np.concatenate([upper, lower]).reshape(-1, 3)
+    return trimesh.Trimesh(vertices, triangles, process=False)
 
 
 def landmark_surface(landmarks: np.ndarray, *, spacing: float = 0.002) -> HeadSurface:

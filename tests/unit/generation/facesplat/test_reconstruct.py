@@ -8,7 +8,16 @@ from skimage import data
 
 from continuum.errors import ContinuumError, FaceSplatError, NoFaceError
 from continuum.generation.facesplat import FaceConfig, load_photo, reconstruct_face
-from continuum.generation.facesplat.reconstruct import head_mask, initial_colours
+from continuum.generation.facesplat.prior import TEMPLATE
+from continuum.generation.facesplat.reconstruct import (
+    FACE,
+    HEAD,
+    NECK,
+    head_mask,
+    initial_colours,
+    surface_gaussians,
+)
+from continuum.generation.facesplat.surface import head_surface
 from continuum.splats.render import render_splats
 
 SMALL = FaceConfig(steps=40, gaussians=6000, subdivisions=4)
@@ -51,10 +60,11 @@ def test_the_photo_camera_reproduces_the_photo_in_the_mask(reconstruction, astro
 
 def test_the_cloud_is_in_the_face_frame(reconstruction):
     means = reconstruction.cloud.means.numpy()
-    # a head about the origin, metres, the face (its front) towards +Z, +Y up
+    # a head about the origin, metres, the face (its front) towards +Z, +Y up, the neck under it
     assert np.abs(means.mean(axis=0)).max() < 0.05
     extent = means.max(axis=0) - means.min(axis=0)
-    assert 0.12 < extent[0] < 0.2 and 0.18 < extent[1] < 0.3
+    assert 0.12 < extent[0] < 0.2 and 0.28 < extent[1] < 0.4
+    assert 0.09 < means[:, 1].max() < 0.15 and -0.26 < means[:, 1].min() < -0.18
     frontmost = means[np.argmax(means[:, 2])]
     assert abs(frontmost[0]) < 0.02 and -0.08 < frontmost[1] < 0.0  # the nose
     centre = reconstruction.camera.centre.numpy()
@@ -151,15 +161,28 @@ def test_the_rest_of_the_head_takes_its_colour_from_the_rest_of_the_head():
     seen[:3] = 1.0  # skin
     seen[9:] = 1.0  # hair
     partner = np.arange(11)
-    split = initial_colours(photo, means, seen, partner, mirror=False, face=face)
+    split = initial_colours(photo, means, seen, partner, mirror=False, parts=face.astype(int))
     np.testing.assert_allclose(split[face], np.tile(photo[0], (face.sum(), 1)))
     np.testing.assert_allclose(split[~face], np.tile(photo[10], ((~face).sum(), 1)))
     # the plain nearest-coloured fill, for reference: the skin runs out onto the head
     plain = initial_colours(photo, means, seen, partner, mirror=False)
     np.testing.assert_allclose(plain[5], photo[2])
     # a head with no colour of its own falls back to the face's
-    none = initial_colours(photo, means, np.where(face, seen, 0.0), partner, face=face)
+    none = initial_colours(photo, means, np.where(face, seen, 0.0), partner, parts=face.astype(int))
     np.testing.assert_allclose(none[~face], np.tile(photo[2], ((~face).sum(), 1)))
+
+
+def test_the_gaussians_cover_face_head_and_neck_in_order():
+    surface = head_surface(TEMPLATE, subdivisions=3)
+    cloud, normals, parts = surface_gaussians(surface, count=3000, face_fraction=0.6)
+    assert len(cloud) == len(normals) == len(parts) == 3000
+    assert (parts == FACE).sum() == 1800 and (np.diff(parts) >= 0).all()
+    # the rest spread evenly: as many per square metre on the head as on the neck
+    rest_area = surface.mesh.area_faces[~surface.face_region].sum()
+    head_density = (parts == HEAD).sum() / rest_area
+    neck_density = (parts == NECK).sum() / surface.neck.area
+    np.testing.assert_allclose(head_density, neck_density, rtol=0.02)
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, rtol=1e-5)
 
 
 def test_the_head_mask_stays_inside_the_head():

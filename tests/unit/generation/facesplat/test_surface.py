@@ -1,11 +1,17 @@
 import numpy as np
 import pytest
 
-from continuum.generation.facesplat.prior import HEAD_SEMI_AXES, TEMPLATE
+from continuum.generation.facesplat.prior import (
+    HEAD_SEMI_AXES,
+    NECK_CENTRE_Z,
+    NECK_SEMI_AXES,
+    TEMPLATE,
+)
 from continuum.generation.facesplat.surface import (
     ellipsoid_radius,
     head_surface,
     landmark_surface,
+    neck_surface,
 )
 
 
@@ -47,6 +53,24 @@ def test_the_back_of_the_head_is_the_ellipsoid(surface):
     assert centres[:, 2].min() > 0
 
 
+def test_the_neck_hangs_under_the_head_behind_the_chin(surface):
+    neck = surface.neck
+    assert neck is not None and neck.is_winding_consistent
+    # its top is hidden inside the head, its bottom below the chin
+    top = neck.vertices[neck.vertices[:, 1] == neck.vertices[:, 1].max()]
+    radii = np.linalg.norm(top, axis=1)
+    assert (radii < ellipsoid_radius(top / radii[:, None], HEAD_SEMI_AXES)).all()
+    assert neck.vertices[:, 1].min() < TEMPLATE[8, 1] - 0.08
+    # the throat lies behind the chin, and every normal points away from the neck's axis
+    assert neck.vertices[:, 2].max() < TEMPLATE[8, 2] - 0.03
+    centres = neck.triangles_center
+    outward = np.stack([centres[:, 0], 0 * centres[:, 1], centres[:, 2] - NECK_CENTRE_Z], 1)
+    assert (np.einsum("ij,ij->i", neck.face_normals, outward) > 0).all()
+    np.testing.assert_allclose(neck.vertices[:, 0].max(), NECK_SEMI_AXES[0], rtol=1e-3)
+    # a bigger head has a proportionally bigger neck
+    np.testing.assert_allclose(neck_surface(scale=1.1).vertices, 1.1 * neck.vertices, atol=1e-12)
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match=r"\[68, 3\]"):
         head_surface(np.zeros((68, 2)))
@@ -58,6 +82,7 @@ def test_the_landmark_surface_is_the_face_alone():
     surface = landmark_surface(TEMPLATE)
     mesh = surface.mesh
     assert surface.face_region.all() and len(surface.face_region) == len(mesh.faces)
+    assert surface.neck is None
     # a sheet facing the front, through the landmarks, no wider than they are: no head
     normals = mesh.face_normals[mesh.area_faces > 1e-12]
     assert (normals[:, 2] > 0).all()
