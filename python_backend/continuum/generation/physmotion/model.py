@@ -22,7 +22,7 @@ samples penetrating; adaLN, 0.25 m and 33 %; adaLN and the guide, 0.17 m and 6 %
 clean-sample prediction with the added condition: 0.23 m and 38 %.)
 
 Why not diffusers' ``UNet1DModel``: at its smallest useful size (channels 32, 64, 128) one
-training step of batch 64 takes 1.8 s on 2 CPU cores, this transformer about 50 ms, so a model
+training step of batch 64 takes 1.8 s on 2 CPU cores, this transformer about 70 ms, so a model
 trains in minutes on a laptop.
 
 **What it generates** is every body's displacement from its start position, divided by
