@@ -754,7 +754,7 @@ def _add_motion_commands(sub: argparse._SubParsersAction) -> None:
     )
     train.add_argument("out", metavar="OUT", help="the model folder to write")
     train.add_argument("--samples", type=int, default=10_000, help="rollouts (default 10000)")
-    train.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
+    train.add_argument("--steps", type=int, default=6000, help="training steps (default 6000)")
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     train.set_defaults(run=_motion_train)
     align = motion_sub.add_parser(

@@ -3,7 +3,7 @@ before and after RL alignment, measured against MuJoCo on held-out parameter set
 
 1. **Data**: ``samples`` (10,000) MuJoCo rollouts (``physmotion.data.make_dataset``, seed
    ``seed``): the four scenarios in turn, parameters uniform in their ranges, 64 frames at 30 fps.
-2. **Pre-training** (``train_s``): ``train_steps`` (3000) steps of batch 64 of a transformer
+2. **Pre-training** (``train_s``): ``train_steps`` (6000) steps of batch 64 of a transformer
    denoiser of ``width`` (128) and ``layers`` (4) (``parameters``).
 3. **Alignment** (``align_s``): ``align_steps`` (60) rounds of reward-ranked fine-tuning
    (``physmotion.align``): 16 settings x 16 samples, the best 2 of each setting kept, settings
@@ -55,7 +55,7 @@ from continuum.generation.physmotion.train import TrainConfig, pretrain
 def bench_physmotion(
     *,
     samples: int = 10_000,
-    train_steps: int = 3000,
+    train_steps: int = 6000,
     align_steps: int = 60,
     eval_settings: int = 6,
     width: int = 128,

@@ -40,7 +40,7 @@ included: alignment never hands back a model that scores worse than it started o
 not tuned on, and the settings below were chosen on these validation figures.
 
 The defaults were chosen on the validation reward (``AlignLog.validation``) of a model
-pre-trained like the benchmark's (10,000 rollouts, 3000 steps), 60 rounds each: ``lr`` 1e-5
+pre-trained on 10,000 rollouts for 3000 steps, 60 rounds each: ``lr`` 1e-5
 and ``anchor_weight`` 1.0 took it from -0.599 to -0.548 (best round); 3e-5 and 0.3 to -0.507;
 6e-5 and 0.3 to -0.505: a tie, so the smaller step, which stays closer to the pre-trained
 model. With the clean-sample model of format version 1, 1e-4 and 0.1 drifted within 15 rounds

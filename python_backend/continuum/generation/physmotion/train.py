@@ -38,7 +38,7 @@ class TrainConfig:
         checkpoint_every: steps between checkpoints into ``out`` (0: only at the end).
     """
 
-    steps: int = 3000
+    steps: int = 6000
     batch: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-4
