@@ -46,7 +46,7 @@ import torch
 from continuum.generation.physmotion.align import AlignConfig, align
 from continuum.generation.physmotion.data import make_dataset, rollout
 from continuum.generation.physmotion.model import ModelConfig, PhysMotionModel
-from continuum.generation.physmotion.reward import RewardConfig, reward_terms
+from continuum.generation.physmotion.reward import RewardConfig, passing_target, reward_terms
 from continuum.generation.physmotion.scenarios import SCENARIO_NAMES, SCENARIOS, sample_params
 from continuum.generation.physmotion.slot_model import TARGET_CANDIDATES
 from continuum.generation.physmotion.train import TrainConfig, pretrain
@@ -116,7 +116,6 @@ def held_out(
 ) -> dict[str, float]:
     """Step 4: the pre-trained ``model`` and the aligned ``tuned`` on ``eval_settings`` held-out
     settings per scenario (the ``_pre`` and ``_post`` figures)."""
-    frames = model.frames
     rng = np.random.default_rng([seed, 99])  # held out: a stream neither data nor align use
     config = RewardConfig()
     scores: dict[str, list[list[float]]] = {"pre": [], "post": []}
@@ -125,7 +124,7 @@ def held_out(
         name = SCENARIO_NAMES[i % len(SCENARIO_NAMES)]
         params = sample_params(name, rng)
         ref = rollout(name, params, frames=model.frames, fps=model.fps).positions
-        target = tuple(float(v) for v in ref[rng.integers(frames // 4, 3 * frames // 4), 0])
+        target = passing_target(ref, rng)
         for key, m in (("pre", model), ("post", tuned)):
             positions = m.sample(  # both on the chain the alignment tuned
                 name,

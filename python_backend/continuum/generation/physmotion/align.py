@@ -59,7 +59,7 @@ from tqdm.auto import tqdm
 
 from continuum.generation.physmotion.data import rollout
 from continuum.generation.physmotion.model import PhysMotionModel, ddim_timesteps
-from continuum.generation.physmotion.reward import RewardConfig, reward_terms
+from continuum.generation.physmotion.reward import RewardConfig, passing_target, reward_terms
 from continuum.generation.physmotion.scenarios import SCENARIO_NAMES, SCENARIOS, sample_params
 
 
@@ -241,10 +241,7 @@ def _draw(
     ``config.target_share`` of the draws."""
     params = sample_params(scenario, rng)
     ref = rollout(scenario, params, frames=model.frames, fps=model.fps).positions
-    target = None
-    if rng.random() < config.target_share:
-        frame = rng.integers(model.frames // 4, max(model.frames // 4 + 1, 3 * model.frames // 4))
-        target = tuple(float(v) for v in ref[frame, 0])
+    target = passing_target(ref, rng) if rng.random() < config.target_share else None
     return _Setting(scenario, params, ref, target)
 
 

@@ -127,6 +127,15 @@ def reward_terms(
     )
 
 
+def passing_target(reference: np.ndarray, rng: np.random.Generator) -> tuple[float, float, float]:
+    """A target the true motion reaches: the first body's position in ``reference`` [T, B, 3]
+    at a frame drawn from the clip's middle half (what alignment and the benchmark ask for)."""
+    frames = len(reference)
+    frame = rng.integers(frames // 4, max(frames // 4 + 1, 3 * frames // 4))
+    x, y, z = (float(v) for v in reference[frame, 0])
+    return x, y, z
+
+
 def surface_clearance(
     scenario: str, params: Mapping[str, float], positions: np.ndarray
 ) -> np.ndarray:
