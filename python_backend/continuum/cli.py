@@ -761,12 +761,12 @@ def _add_motion_commands(sub: argparse._SubParsersAction) -> None:
         "align",
         help="fine-tune a motion model by RL against MuJoCo re-simulation",
         description="Align the model folder MODEL with a reward from MuJoCo re-simulation "
-        "(reward-ranked fine-tuning: the best of N samples, anchored to the original) and write "
+        "(the reward's gradient through the sampler, anchored to the original) and write "
         "the result to OUT; prints one JSON line.",
     )
     align.add_argument("model", metavar="MODEL", help="a physmotion model folder")
     align.add_argument("out", metavar="OUT", help="the model folder to write")
-    align.add_argument("--steps", type=int, default=60, help="RL iterations (default 60)")
+    align.add_argument("--steps", type=int, default=200, help="RL rounds (default 200)")
     align.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     align.set_defaults(run=_motion_align)
     sample = motion_sub.add_parser(

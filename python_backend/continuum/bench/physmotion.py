@@ -5,12 +5,13 @@ before and after RL alignment, measured against MuJoCo on held-out parameter set
    ``seed``): the four scenarios in turn, parameters uniform in their ranges, 64 frames at 30 fps.
 2. **Pre-training** (``train_s``): ``train_steps`` (6000) steps of batch 64 of a transformer
    denoiser of ``width`` (128) and ``layers`` (4) (``parameters``).
-3. **Alignment** (``align_s``): ``align_steps`` (60) rounds of reward-ranked fine-tuning
-   (``physmotion.align``): 16 settings x 16 samples, the best 2 of each setting kept, settings
-   drawn from their own random stream, half of them with a target; the model kept is the best
-   on a validation set of 16 settings drawn from a fourth stream, measured before the first
-   round and every 10 (``align_validation``: [rounds, mean reward] pairs; ``align_kept_round``:
-   0 means alignment did not beat the pre-trained model there and it is returned unchanged).
+3. **Alignment** (``align_s``): ``align_steps`` (200) rounds of RL alignment
+   (``physmotion.align``: the reward's gradient through the DDIM chain, anchored to the
+   pre-trained model): 16 settings x 2 chains a round, settings drawn from their own random
+   stream, half of them with a target; the model kept is the best on a validation set of 16
+   settings drawn from a fourth stream, measured before the first round and every 10
+   (``align_validation``: [rounds, mean reward] pairs; ``align_kept_round``: 0 means
+   alignment did not beat the pre-trained model there and it is returned unchanged).
 4. **Held-out evaluation**: ``eval_settings`` (6) settings per scenario drawn from a third random
    stream (continuous uniform draws: none equals a training or alignment draw), each re-simulated
    with MuJoCo. For each, the pre-trained and the aligned model sample the same 8 chains (same
@@ -56,7 +57,7 @@ def bench_physmotion(
     *,
     samples: int = 10_000,
     train_steps: int = 6000,
-    align_steps: int = 60,
+    align_steps: int = 200,
     eval_settings: int = 6,
     width: int = 128,
     layers: int = 4,

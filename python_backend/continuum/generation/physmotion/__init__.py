@@ -11,10 +11,11 @@ Public names (the scenarios here; the rest from their modules, which load MuJoCo
 - ``model.PhysMotionModel``, ``model.ModelConfig``, ``model.TrajectoryDenoiser``: the model,
   a folder (``from_pretrained`` / ``save_pretrained``)
 - ``train.pretrain``, ``train.TrainConfig``: pre-training on rollouts
-- ``reward.reward_terms``, ``reward.RewardTerms``, ``reward.RewardConfig``: how physical a
-  motion is against its re-simulation
-- ``align.align``, ``align.AlignConfig``, ``align.AlignLog``: RL alignment (reward-ranked
-  fine-tuning, anchored to the pre-trained model, the best on validation kept)
+- ``reward.reward_terms``, ``reward.reward_tensor``, ``reward.RewardTerms``,
+  ``reward.RewardConfig``: how physical a motion is against its re-simulation (the terms, and
+  the reward as a differentiable tensor)
+- ``align.align``, ``align.AlignConfig``, ``align.AlignLog``: RL alignment (reward gradients
+  through the sampler, anchored to the pre-trained model, the best on validation kept)
 - ``slot_model.load_physmotion``: a model folder as the motion slot's model (``models.load_model``
   dispatches folders with physmotion.json to it)
 """

@@ -346,24 +346,27 @@ class PhysMotionModel:
             GenerationError: an unknown scenario, a bad parameter.
         """
         cond, starts = self.conditions(scenario, params)
-        generator = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            x = self.denoise(
-                cond[None].expand(n, -1),
-                steps=self.sampler_steps if steps is None else steps,
-                eta=self.sampler_eta if eta is None else eta,
-                generator=generator,
-                progress=progress,
-            )
+        x = self.denoise(
+            cond[None].expand(n, -1),
+            steps=self.sampler_steps if steps is None else steps,
+            eta=self.sampler_eta if eta is None else eta,
+            generator=torch.Generator().manual_seed(seed),
+            progress=progress,
+        )
         bodies = SCENARIOS[scenario].bodies
         return self.positions(x, starts[None])[:, :, :bodies]
 
     def positions(self, x: torch.Tensor, starts: np.ndarray) -> np.ndarray:
+        """``trajectories`` as numpy, detached  # [N, T, MAX_BODIES, 3]"""
+        return self.trajectories(x.detach(), starts).numpy()
+
+    def trajectories(self, x: torch.Tensor, starts: np.ndarray) -> torch.Tensor:
         """Positions [N, T, MAX_BODIES, 3] from model-space samples ``x`` [N, T, D] and start
-        states ``starts`` [N, MAX_BODIES, 6]; frame 0 pinned to the start."""
-        disp = (x.detach() * self.scale).numpy().reshape(len(x), self.frames, MAX_BODIES, 3)
-        disp[:, 0] = 0.0
-        return (disp + starts[:, None, :, :3]).astype(np.float32)
+        states ``starts`` [N, MAX_BODIES, 6]; frame 0 pinned to the start; differentiable in
+        ``x``."""
+        disp = (x * self.scale).reshape(len(x), self.frames, MAX_BODIES, 3)
+        disp = torch.cat([torch.zeros_like(disp[:, :1]), disp[:, 1:]], dim=1)
+        return disp + torch.from_numpy(np.asarray(starts, np.float32)[:, None, :, :3])
 
     def normalise(self, positions: np.ndarray, starts: np.ndarray) -> torch.Tensor:
         """Model-space samples [N, T, D] from positions [N, T, MAX_BODIES, 3] and start states
@@ -379,27 +382,36 @@ class PhysMotionModel:
         steps: int,
         eta: float,
         generator: torch.Generator,
-        net: TrajectoryDenoiser | None = None,
+        grad_steps: int = 0,
+        trace: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> torch.Tensor:
         """Model-space samples [N, T, D] for conditions ``cond`` [N, C] by DDIM.
 
         Args:
-            net: the denoiser to use (default ``self.net``).
+            grad_steps: how many of the last steps record autograd's graph, so that the sample
+                is differentiable in the weights through them (alignment); the others run
+                without it. The chain's noise is drawn from ``generator`` either way.
+            trace: where each of those steps appends its input, timestep and predicted v
+                ([N, T, D], [N], [N, T, D]).
             progress: called with (steps done, steps) after each step.
         """
-        net = self.net if net is None else net
         t_train = self.scheduler.config.num_train_timesteps
         x = torch.randn((len(cond), self.frames, len(CHANNELS)), generator=generator)
         for i, t in enumerate(ddim_timesteps(t_train, steps)):
-            timestep = torch.full((len(cond),), t)
-            x0 = self.clean(x, net(x, timestep, cond), timestep)
-            mean, std = ddim_step(self.scheduler.alphas_cumprod, x0, t, x, steps=steps, eta=eta)
-            prev = mean + std * torch.randn(x.shape, generator=generator) if std > 0 else mean
-            x = prev
+            graded = i >= steps - grad_steps
+            with torch.set_grad_enabled(graded):
+                timestep = torch.full((len(cond),), t)
+                v = self.net(x, timestep, cond)
+                if graded and trace is not None:
+                    trace.append((x, timestep, v))
+                x0 = self.clean(x, v, timestep)
+                mean, std = ddim_step(self.scheduler.alphas_cumprod, x0, t, x, steps=steps, eta=eta)
+                x = mean + std * torch.randn(x.shape, generator=generator) if std > 0 else mean
             if progress is not None:
                 progress(i + 1, steps)
-        return seam_filter(x, self.net.config.patch)
+        with torch.set_grad_enabled(grad_steps > 0):
+            return seam_filter(x, self.net.config.patch)
 
 
 def seam_filter(x: torch.Tensor, patch: int) -> torch.Tensor:

@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from continuum.generation.physmotion.data import RAMP_HEIGHT
 from continuum.generation.physmotion.scenarios import (
@@ -98,33 +99,75 @@ def reward_terms(
 ) -> RewardTerms:
     """The terms of ``positions`` [N, T, B, 3] against the re-simulation ``reference``
     [T, B, 3] of ``scenario`` with ``params`` at ``fps``; ``target`` in the scenario frame."""
+    pos = torch.as_tensor(np.asarray(positions, np.float64))
+    terms = _terms(scenario, params, pos, reference, fps=fps, target=target, config=config)
+    return RewardTerms(**{name: value.numpy() for name, value in terms.items()})
+
+
+def reward_tensor(
+    scenario: str,
+    params: Mapping[str, float],
+    positions: torch.Tensor,
+    reference: np.ndarray,
+    *,
+    fps: int,
+    target: tuple[float, float, float] | None = None,
+    config: RewardConfig = RewardConfig(),
+) -> torch.Tensor:
+    """``reward_terms(...).reward`` as a tensor that carries the gradient of ``positions``
+    [N, T, B, 3] (alignment differentiates it): every term is a piecewise smooth function of the
+    positions, and which frames count as free fall is held fixed  # [N]"""
+    return _terms(scenario, params, positions, reference, fps=fps, target=target, config=config)[
+        "reward"
+    ]
+
+
+def _terms(
+    scenario: str,
+    params: Mapping[str, float],
+    positions: torch.Tensor,
+    reference: np.ndarray,
+    *,
+    fps: int,
+    target: tuple[float, float, float] | None,
+    config: RewardConfig,
+) -> dict[str, torch.Tensor]:
     p = check_params(scenario, params)
     bodies = check_scenario(scenario).bodies
-    pos = np.asarray(positions, np.float64)[:, :, :bodies]  # [N, T, B, 3]
-    ref = np.asarray(reference, np.float64)[:, :bodies]
+    pos = positions[:, :, :bodies]  # [N, T, B, 3]
+    ref = torch.as_tensor(np.asarray(reference)[:, :bodies], dtype=pos.dtype)
     if pos.shape[1:] != ref.shape:
-        raise ValueError(f"positions {pos.shape[1:]} and reference {ref.shape} differ in shape")
-    offset = np.linalg.norm(pos - ref[None], axis=-1).mean(axis=(1, 2))
+        raise ValueError(
+            f"positions {tuple(pos.shape[1:])} and reference {tuple(ref.shape)} differ in shape"
+        )
+    offset = torch.linalg.vector_norm(pos - ref[None], dim=-1).mean(dim=(1, 2))
     clearance = surface_clearance(scenario, p, pos)  # [N, T, B]
-    depth = np.maximum(-clearance, 0.0).max(axis=(1, 2))
+    depth = torch.relu(-clearance).amax(dim=(1, 2))
     gain = energy_gain(scenario, p, pos, fps=fps)
     residual = freefall_residual(pos, clearance, gravity=p["gravity"], fps=fps, config=config)
     if target is None:
-        distance = np.full(len(pos), np.nan)
+        distance = torch.full((len(pos),), math.nan, dtype=pos.dtype)
     else:
-        distance = np.linalg.norm(pos[:, :, 0] - np.asarray(target)[None, None], axis=-1).min(1)
-    success = distance <= config.target_radius  # NaN compares False
+        aim = torch.tensor(target, dtype=pos.dtype)
+        distance = torch.linalg.vector_norm(pos[:, :, 0] - aim, dim=-1).amin(dim=1)
     c = config
     reward = -(
         c.w_offset * offset
-        + c.w_penetration * np.maximum(depth - c.penetration_tol, 0.0)
-        + c.w_energy * np.maximum(gain - c.energy_tol, 0.0)
-        + c.w_freefall * np.nan_to_num(residual)
-        + c.w_target * np.maximum(np.nan_to_num(distance) - c.target_radius, 0.0)
+        + c.w_penetration * torch.relu(depth - c.penetration_tol)
+        + c.w_energy * torch.relu(gain - c.energy_tol)
+        + c.w_freefall * torch.nan_to_num(residual)
+        + c.w_target * torch.relu(torch.nan_to_num(distance) - c.target_radius)
     )
-    return RewardTerms(
-        offset, depth, depth > c.penetration_tol, gain, residual, distance, success, reward
-    )
+    return {
+        "offset_m": offset.detach(),
+        "penetration_m": depth.detach(),
+        "penetrates": (depth > c.penetration_tol).detach(),
+        "energy_gain": gain.detach(),
+        "freefall_accel_residual": residual.detach(),
+        "target_distance": distance.detach(),
+        "target_success": (distance <= c.target_radius).detach(),  # NaN compares False
+        "reward": reward,
+    }
 
 
 def passing_target(reference: np.ndarray, rng: np.random.Generator) -> tuple[float, float, float]:
@@ -137,32 +180,32 @@ def passing_target(reference: np.ndarray, rng: np.random.Generator) -> tuple[flo
 
 
 def surface_clearance(
-    scenario: str, params: Mapping[str, float], positions: np.ndarray
-) -> np.ndarray:
+    scenario: str, params: Mapping[str, float], positions: torch.Tensor
+) -> torch.Tensor:
     """How far each body's centre is outside every surface, less ``RADIUS``, in metres (< 0:
     penetrating) for ``positions`` [N, T, B, 3]  # [N, T, B]"""
     clearance = positions[..., 1] - RADIUS  # the ground
     if scenario == "ramp":
         a = math.radians(params["angle"])
         length = RAMP_HEIGHT / math.sin(a)
-        d = np.array([-math.cos(a), math.sin(a)])  # up the slope from its foot at the origin
+        d = positions.new_tensor([-math.cos(a), math.sin(a)])  # up the slope from its foot
         xy = positions[..., :2]
-        s = np.clip(xy @ d, 0.0, length)
-        closest = s[..., None] * d  # [N, T, B, 2]
-        to_ramp = np.linalg.norm(xy - closest, axis=-1)
+        along = xy @ d
+        closest = along.clamp(0.0, length)[..., None] * d  # [N, T, B, 2]
+        to_ramp = torch.linalg.vector_norm(xy - closest, dim=-1)
         # Below the slope's line (inside the ramp) counts as negative distance.
-        inside = (xy @ np.array([math.sin(a), math.cos(a)])) < 0.0
-        inside &= (xy @ d > 0.0) & (xy @ d < length)
-        clearance = np.minimum(clearance, np.where(inside, -to_ramp, to_ramp) - RADIUS)
+        inside = (xy @ positions.new_tensor([math.sin(a), math.cos(a)])) < 0.0
+        inside &= (along > 0.0) & (along < length)
+        clearance = torch.minimum(clearance, torch.where(inside, -to_ramp, to_ramp) - RADIUS)
     if scenario == "collide":
-        gap = np.linalg.norm(positions[:, :, 0] - positions[:, :, 1], axis=-1) - 2 * RADIUS
-        clearance = np.minimum(clearance, gap[..., None])
+        gap = torch.linalg.vector_norm(positions[:, :, 0] - positions[:, :, 1], dim=-1)
+        clearance = torch.minimum(clearance, (gap - 2 * RADIUS)[..., None])
     return clearance
 
 
 def energy_gain(
-    scenario: str, params: Mapping[str, float], positions: np.ndarray, *, fps: int
-) -> np.ndarray:
+    scenario: str, params: Mapping[str, float], positions: torch.Tensor, *, fps: int
+) -> torch.Tensor:
     """J/kg: the largest rise of the mass-weighted energy per kg over its start value, for
     ``positions`` [N, T, B, 3]  # [N]"""
     g = params["gravity"]
@@ -171,31 +214,35 @@ def energy_gain(
     start = start_state(scenario, params)  # [B, 6]
     e0 = float(w @ (g * start[:, 1] + 0.5 * (start[:, 3:] ** 2).sum(1)))
     if positions.shape[1] < 3:
-        return np.zeros(len(positions))
+        return positions.new_zeros(len(positions))
     v = (positions[:, 2:] - positions[:, :-2]) * (fps / 2)  # [N, T-2, B, 3]
     e = g * positions[:, 1:-1, :, 1] + 0.5 * (v**2).sum(-1)  # [N, T-2, B]
-    return np.maximum((e @ w).max(axis=1) - e0, 0.0)
+    return torch.relu((e @ positions.new_tensor(w)).amax(dim=1) - e0)
 
 
 def freefall_residual(
-    positions: np.ndarray,
-    clearance: np.ndarray,
+    positions: torch.Tensor,
+    clearance: torch.Tensor,
     *,
     gravity: float,
     fps: int,
     config: RewardConfig = RewardConfig(),
-) -> np.ndarray:
+) -> torch.Tensor:
     """m/s^2: the mean |acceleration - gravity| over free-fall frames of ``positions``
     [N, T, B, 3] with their ``clearance`` [N, T, B]; NaN without free-fall frames  # [N]"""
     n = len(positions)
     if positions.shape[1] < 3:
-        return np.full(n, np.nan)
-    step = np.linalg.norm(np.diff(positions, axis=1), axis=-1)  # [N, T-1, B]
-    moves = np.maximum(step[:, :-1], step[:, 1:])  # around each inner frame  # [N, T-2, B]
-    clear = np.minimum(np.minimum(clearance[:, :-2], clearance[:, 1:-1]), clearance[:, 2:])
-    free = clear > config.contact_margin + moves
+        return positions.new_full((n,), math.nan)
+    with torch.no_grad():  # which frames are free is a selection, not a term
+        step = torch.linalg.vector_norm(torch.diff(positions, dim=1), dim=-1)  # [N, T-1, B]
+        moves = torch.maximum(step[:, :-1], step[:, 1:])  # around each inner frame
+        clear = torch.minimum(
+            torch.minimum(clearance[:, :-2], clearance[:, 1:-1]), clearance[:, 2:]
+        )
+        free = clear > config.contact_margin + moves  # [N, T-2, B]
     accel = (positions[:, 2:] - 2 * positions[:, 1:-1] + positions[:, :-2]) * fps**2
-    error = np.linalg.norm(accel - np.array([0.0, -gravity, 0.0]), axis=-1)  # [N, T-2, B]
-    count = free.sum(axis=(1, 2))
-    total = np.where(free, error, 0.0).sum(axis=(1, 2))
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    down = positions.new_tensor([0.0, -gravity, 0.0])
+    error = torch.linalg.vector_norm(accel - down, dim=-1)  # [N, T-2, B]
+    count = free.sum(dim=(1, 2))
+    total = torch.where(free, error, 0.0).sum(dim=(1, 2))
+    return torch.where(count > 0, total / count.clamp(min=1), math.nan)

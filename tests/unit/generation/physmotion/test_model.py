@@ -153,3 +153,32 @@ def test_the_seam_filter_removes_patch_periodic_errors_and_keeps_lines_and_parab
     assert np.allclose(y[2:-2, 2], y[2:-2, 1])  # the seams are gone (the ends reflect them)
     rand = torch.randn(3, 16, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     assert np.allclose(seam_filter(rand, 4).numpy(), _seam_filter_reference(rand.numpy(), 4))
+
+
+def test_graded_steps_make_the_sample_differentiable_and_leave_it_unchanged(tiny_folder):
+    model = PhysMotionModel.from_pretrained(tiny_folder)
+    cond, starts = model.conditions("throw", {})
+    cond = cond[None].expand(2, -1)
+
+    def run(grad_steps, trace=None):
+        return model.denoise(
+            cond,
+            steps=4,
+            eta=1.0,
+            generator=torch.Generator().manual_seed(5),
+            grad_steps=grad_steps,
+            trace=trace,
+        )
+
+    plain = run(0)
+    assert not plain.requires_grad  # no graph unless asked
+    trace = []
+    graded = run(2, trace)
+    assert torch.equal(graded.detach(), plain)  # the same chain, noise drawn alike
+    assert len(trace) == 2 and all(v.requires_grad for _, _, v in trace)
+    assert [int(t[0]) for _, t, _ in trace] == ddim_timesteps(100, 4)[-2:]
+    positions = model.trajectories(graded, np.repeat(starts[None], 2, axis=0))
+    assert np.array_equal(positions.detach().numpy(), model.positions(graded, starts[None]))
+    positions[:, -1, 0, 1].sum().backward()
+    grads = [p.grad for p in model.net.parameters() if p.grad is not None]
+    assert grads and any(float(g.abs().sum()) > 0 for g in grads)

@@ -48,7 +48,7 @@ def test_alignment_changes_the_weights_and_keeps_the_output(tiny_folder, tmp_pat
         steps=2,
         groups=4,
         group_size=3,
-        keep=1,
+        grad_steps=2,
         sample_steps=4,
         lr=1e-3,
         validation_settings=0,
@@ -72,7 +72,6 @@ def test_alignment_keeps_the_model_best_on_validation(tiny_folder):
         steps=2,
         groups=4,
         group_size=2,
-        keep=1,
         sample_steps=4,
         lr=10.0,
         validation_settings=4,
@@ -88,7 +87,7 @@ def test_alignment_keeps_the_model_best_on_validation(tiny_folder):
 
 def test_alignment_refuses_bad_settings(tiny_folder):
     model = PhysMotionModel.from_pretrained(tiny_folder)
-    with pytest.raises(ValueError, match="keep"):
-        align(model, config=AlignConfig(group_size=2, keep=3), show_progress=False)
+    with pytest.raises(ValueError, match="grad_steps"):
+        align(model, config=AlignConfig(sample_steps=4, grad_steps=5), show_progress=False)
     with pytest.raises(ValueError, match="target_share"):
         align(model, config=AlignConfig(target_share=1.5), show_progress=False)
