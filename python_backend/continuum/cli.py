@@ -766,7 +766,7 @@ def _add_motion_commands(sub: argparse._SubParsersAction) -> None:
     )
     align.add_argument("model", metavar="MODEL", help="a physmotion model folder")
     align.add_argument("out", metavar="OUT", help="the model folder to write")
-    align.add_argument("--steps", type=int, default=200, help="RL rounds (default 200)")
+    align.add_argument("--steps", type=int, default=400, help="RL rounds (default 400)")
     align.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     align.set_defaults(run=_motion_align)
     sample = motion_sub.add_parser(

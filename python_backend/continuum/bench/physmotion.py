@@ -5,7 +5,7 @@ before and after RL alignment, measured against MuJoCo on held-out parameter set
    ``seed``): the four scenarios in turn, parameters uniform in their ranges, 64 frames at 30 fps.
 2. **Pre-training** (``train_s``): ``train_steps`` (6000) steps of batch 64 of a transformer
    denoiser of ``width`` (128) and ``layers`` (4) (``parameters``).
-3. **Alignment** (``align_s``): ``align_steps`` (200) rounds of RL alignment
+3. **Alignment** (``align_s``): ``align_steps`` (400) rounds of RL alignment
    (``physmotion.align``: the reward's gradient through the DDIM chain, anchored to the
    pre-trained model): 16 settings x 2 chains a round, settings drawn from their own random
    stream, half of them with a target; the model kept is the best on a validation set of 16
@@ -57,7 +57,7 @@ def bench_physmotion(
     *,
     samples: int = 10_000,
     train_steps: int = 6000,
-    align_steps: int = 200,
+    align_steps: int = 400,
     eval_settings: int = 6,
     width: int = 128,
     layers: int = 4,

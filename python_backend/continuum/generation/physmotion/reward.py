@@ -25,7 +25,10 @@ For ``N`` generated trajectories of one scenario with one parameter setting (pos
 
 ``reward`` combines them: minus the weighted sum of the offset, penetration beyond tolerance,
 energy gain beyond tolerance, free-fall residual (NaN counts 0) and target distance beyond the
-radius (weights in ``RewardConfig``).
+radius (weights in ``RewardConfig``). The offset weighs most (5 per metre: 10 cm count as
+much as a free-fall residual of 25 m/s^2): it is the term that says the motion is the one
+MuJoCo makes, where the others only say it is a possible one. At 1 per metre, alignment by the
+reward's gradient bought smoothness with offset (held-out 0.105 -> 0.116 m).
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ class RewardConfig:
     energy_tol: float = 0.5
     contact_margin: float = 0.05
     target_radius: float = 0.15
-    w_offset: float = 1.0
+    w_offset: float = 5.0
     w_penetration: float = 5.0
     w_energy: float = 0.2
     w_freefall: float = 0.02
