@@ -76,7 +76,7 @@ class AlignConfig:
     """How to align.
 
     Attributes:
-        steps: rounds (sample, rank, fine-tune).
+        steps: rounds (sample, score, one gradient step).
         groups: parameter settings per round.
         group_size: chains sampled per setting.
         sample_steps: DDIM steps of a sample (saved as the model's sampler).

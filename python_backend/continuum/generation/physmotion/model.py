@@ -34,7 +34,10 @@ of 0) after sampling: the start is known exactly.
 
 **Sampling** is DDIM (``ddim_step``, checked against diffusers' ``DDIMScheduler.step``) over
 ``steps`` steps; ``eta`` > 0 makes each step a Gaussian with a known mean and deviation, so the
-samples of one setting differ (the RL alignment, ``align``, ranks them). The last step's output
+samples of one setting differ (the motion slot picks the best of several for a target); its
+noise is drawn before each step's mean, so a sample is a differentiable function of the weights
+given the noise (``grad_steps``: the RL alignment, ``align``, differentiates the reward through
+the chain). The last step's output
 goes through ``seam_filter``, a fixed temporal filter that removes the error repeating every
 ``patch`` frames (the tokens' seams; on held-out settings it cut the free-fall acceleration
 residual from 33 to 13 m/s^2, the energy gain from 8.8 to 1.2 J/kg and the penetrating samples
