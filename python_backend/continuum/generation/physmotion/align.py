@@ -17,9 +17,9 @@ What was tried before, on held-out settings (``continuum bench physmotion``):
   surrogate makes little progress.
 - **Reward-ranked fine-tuning** (best-of-N self-training, RAFT / ReST, the second version):
   stable, and it improved the combined reward of a model pre-trained for 6000 steps (-0.302 ->
-  -0.225), but it left the offset from MuJoCo (0.105 m) and the penetrating samples (1.6 %)
-  where they were: the samples of one setting share the model's bias, so the best of them
-  carries it too.
+  -0.225, the offset then weighing 1 per metre), but it left the offset from MuJoCo (0.105 m)
+  and the penetrating samples (1.6 %) where they were: the samples of one setting share the
+  model's bias, so the best of them carries it too.
 
 Each round:
 
@@ -53,6 +53,11 @@ model back then). Gradients through the last 3 steps only with 4 chains a settin
 more penetrating samples (1.6 % -> 3.6 %), so the gradient goes through the whole chain (10
 steps). Doubling the offset weight (``RewardConfig.w_offset`` 10) changed nothing at 200
 rounds.
+
+With the defaults, on the benchmark's held-out settings (``continuum bench physmotion``,
+validation kept round 380 of 400): offset from MuJoCo 0.105 -> 0.085 m, penetrating samples
+1.6 % -> 0 %, free-fall residual 9.3 -> 7.5 m/s^2, energy gain 0.56 -> 0.04 J/kg, target
+success 1.0 -> 1.0; 4.6 minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
