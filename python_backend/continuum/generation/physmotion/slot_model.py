@@ -11,7 +11,9 @@ frame interval before the requested end (the start velocity for a one-frame requ
 With a ``target``, it samples ``TARGET_CANDIDATES`` (8) trajectories in one batch and keeps the
 one that passes closest to the target (the reward's constraint term, ``reward``): selection,
 not guidance, so every candidate is a plain sample of the model and the choice costs one batch.
-Runs on the CPU (a model of this size gains nothing from a GPU).
+Runs on the CPU in float32 (a model of this size gains nothing from a GPU: a sample takes
+about 20 ms); a spec asking for another device or dtype is refused rather than quietly run
+there.
 """
 
 from __future__ import annotations
@@ -36,11 +38,18 @@ def load_physmotion(slot: str, spec: ModelSpec) -> PhysMotionSlotModel:
     """The physmotion folder ``spec.path`` as the model of ``slot`` (which must be motion).
 
     Raises:
-        ModelLoadError: another slot, or a folder that does not load (``from_pretrained``).
+        ModelLoadError: another slot, a device or dtype other than cpu and float32, or a folder
+            that does not load (``from_pretrained``).
     """
     if slot != "motion":
         raise ModelLoadError(
             f"{spec.path}: a physmotion model folder serves the motion slot only, not {slot}"
+        )
+    if (spec.device, spec.dtype) != ("cpu", "float32"):
+        raise ModelLoadError(
+            f"{spec.path}: a physmotion model runs on the CPU in float32 (it is small enough; "
+            f'this spec asks for {spec.device} and {spec.dtype}): bind it with device "cpu" '
+            'and dtype "float32"'
         )
     assert spec.path is not None  # load_model sends folders only
     return PhysMotionSlotModel(PhysMotionModel.from_pretrained(spec.path), name=spec.path.name)

@@ -22,6 +22,9 @@ def test_load_model_dispatches_a_physmotion_folder(tiny_folder):
     assert info["pipeline"] == "physmotion" and info["frames"] == 16 and info["parameters"] > 0
     with pytest.raises(ModelLoadError, match="serves the motion slot only, not text_to_image"):
         load_model("text_to_image", ModelSpec(tiny_folder))
+    for device, dtype in (("cuda", "float32"), ("cpu", "float16")):
+        with pytest.raises(ModelLoadError, match="runs on the CPU in float32"):
+            load_model("motion", ModelSpec(tiny_folder, device, dtype))
 
 
 def test_a_sample_at_the_model_rate_is_the_model_sample_moved_to_the_origin(tiny_folder):
