@@ -17,6 +17,8 @@ Public names:
   ``landmark_surface``: the face the landmarks span alone, without the head prior (``surface``)
 - ``mirror_partners``: each Gaussian's mirror partner across the midline (``symmetry``)
 - ``seen_weights``, ``camera_pixels``, ``sample_image``: what the photo sees (``visibility``)
+- ``person_mask``: the person against the background, so the background never colours the
+  head (``person``)
 - ``refine``, ``RefineWeights``, ``RefineResult``: the photometric refinement with the priors
   (``refine``)
 - ``turntable_camera``: cameras turned about the head's vertical axis (``views``)
@@ -24,6 +26,7 @@ Public names:
   identity bank (``place``)
 """
 
+from continuum.generation.facesplat.person import person_mask
 from continuum.generation.facesplat.place import PlacedFace, place_face
 from continuum.generation.facesplat.pose import PoseFit, fit_pose, photo_camera
 from continuum.generation.facesplat.prior import (
@@ -69,6 +72,7 @@ __all__ = [
     "load_photo",
     "mirror_partners",
     "neck_surface",
+    "person_mask",
     "photo_camera",
     "place_face",
     "reconstruct_face",

@@ -16,8 +16,9 @@ The steps (``reconstruct_face``):
    ``landmark_surface``, without the head prior; a baseline.)
 5. The masks: the face, the pixels reconstructed (refined and measured): the hull of the jaw
    line and the brows raised by a forehead, 0.35 of the brow-to-chin height, where the surface
-   covers them; and the head, the pixels the head and neck cover less a margin inside their
-   outline (``head_mask``: hair, ears, the neck and collar under the chin), which only colours.
+   covers them; and the head, the pixels the head and neck cover that show the person, not the
+   background behind (``person.person_mask``), less a margin inside that outline
+   (``head_mask``: hair, ears, the neck and collar under the chin), which only colours.
 6. The colours: where the photo sees a Gaussian (``visibility``) and it falls in the face
    mask, or it falls in the head mask and the photo sees it well (cosine at least 0.5), the
    photo's colour there; elsewhere its mirror partner's photo colour when the photo sees that
@@ -48,6 +49,7 @@ from scipy.ndimage import binary_erosion
 from scipy.spatial import ConvexHull, cKDTree
 
 from continuum.errors import FaceSplatError, IdentityError, NoFaceError
+from continuum.generation.facesplat.person import person_mask
 from continuum.generation.facesplat.pose import DEFAULT_FOV_DEG, PoseFit, fit_pose
 from continuum.generation.facesplat.refine import RefineWeights, refine
 from continuum.generation.facesplat.surface import HeadSurface, head_surface, landmark_surface
@@ -69,7 +71,7 @@ WHICH = ("largest", "centre")
 SURFACES = ("head", "landmarks")
 _SEEN = 0.2  # the least visibility (cosine to the camera) at which the photo's colour is used
 _FOREHEAD = 0.35  # the forehead's height in the mask, as a fraction of brow-to-chin
-_HEAD_MARGIN = 0.08  # the head mask's margin inside the head's outline, of the face's width
+_HEAD_MARGIN = 0.03  # the head mask's margin inside the person's outline, of the face's width
 _HEAD_SEEN = 0.5  # the least visibility at which the photo colours the head beyond the face
 FACE, HEAD, NECK = 0, 1, 2  # the parts of the surface (``surface_gaussians``)
 
@@ -267,8 +269,10 @@ def reconstruct_face(
     # 5. The masks: the face, refined and measured; the head, coloured from the photo.
     with torch.no_grad():
         covered = render_splats(cloud, pose.camera, backend="cpu").alpha.numpy() > 0.5
-    mask = face_mask(face.landmarks, width, height) & covered
-    head = mask | head_mask(covered, face_width=face_width)
+    inside = face_mask(face.landmarks, width, height)
+    mask = inside & covered
+    person = person_mask(image, face.box, inside)
+    head = mask | head_mask(covered & person, face_width=face_width)
 
     # 6. The colours.
     photo = image.astype(np.float32) / 255.0
@@ -387,12 +391,13 @@ def face_mask(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def head_mask(covered: np.ndarray, *, face_width: float) -> np.ndarray:
-    """The head's pixels: where the fitted head surface and neck cover the photo, less a margin
-    of ``_HEAD_MARGIN`` of the face's width inside their outline (the ellipsoid's outline is
-    only roughly the head's, and the pixels at the edge mix in the background).
+    """The head's pixels: where the fitted head surface and neck cover the person in the
+    photo, less a margin of ``_HEAD_MARGIN`` of the face's width inside that outline (the
+    pixels at the edge mix in the background).
 
     Args:
-        covered: where the head and neck render opaque from the photo's camera  # [H, W] bool
+        covered: where the head and neck render opaque from the photo's camera and the photo
+            shows the person  # [H, W] bool
         face_width: the detected face's width, pixels
 
     Returns:

@@ -6,7 +6,7 @@ closed, opaque surface is what keeps the turned views solid). The loss, minimise
 
     (1 - w_ssim) L1 + w_ssim (1 - SSIM)                 photometric, in the mask only
     + symmetry_weight  mean_i u_i (|c_i - c_m(i)|^2 + |d_i - d_m(i)|^2 / 0.005^2)
-    + smooth_weight    mean_(i,j) ((1 - s_i) |c_i - [c_j]|^2 + |d_i - d_j|^2 / 0.005^2)
+    + smooth_weight    mean_(i,j) ((1 - s_i) |c_i - [c_j]|^2 + |d_i - [d_j]|^2 / 0.005^2)
     + surface_weight   mean_i d_i^2 / 0.005^2
 
 with c colours (RGB 0..1), d normal offsets (metres), s_i how well the photo sees Gaussian i
@@ -17,8 +17,11 @@ the surface. Colour smoothness is weighted by 1 - s_i and holds the neighbour's 
 ([c_j]), so that it fills in the unseen without blurring what the photo shows: each Gaussian
 is pulled towards its neighbours only by its own term, so a fully seen one is not pulled at all
 (with Adam even a small pull moves a colour that nothing else holds at the full learning
-rate). Only pixels of the mask count in the photometric terms: the render is replaced by the
-photo outside it before the SSIM.
+rate). The offsets' smoothness holds the neighbour's side fixed too: its gradient is then a
+gather, not a scatter-add over the neighbour lists, whose float sums would depend on how the
+threads split them, and the same photo would give a different face from run to run. Only pixels
+of the mask count in the photometric terms: the render is replaced by the photo outside it
+before the SSIM.
 """
 
 from __future__ import annotations
@@ -144,7 +147,7 @@ def refine(
             loss = loss + weights.symmetry_weight * (pull * term).mean()
         if weights.smooth_weight:
             colour_gap = ((colour[:, None] - colour[neighbour_t].detach()) ** 2).sum(-1).mean(1)
-            offset_gap = ((d[:, None] - d[neighbour_t]) ** 2).mean(1)
+            offset_gap = ((d[:, None] - d[neighbour_t].detach()) ** 2).mean(1)
             loss = loss + weights.smooth_weight * (hidden * colour_gap + offset_gap).mean()
         if weights.surface_weight:
             loss = loss + weights.surface_weight * (d**2).mean()

@@ -61,7 +61,7 @@ def test_the_photo_camera_reproduces_the_photo_in_the_mask(reconstruction, astro
 def test_the_cloud_is_in_the_face_frame(reconstruction):
     means = reconstruction.cloud.means.numpy()
     # a head about the origin, metres, the face (its front) towards +Z, +Y up, the neck under it
-    assert np.abs(means.mean(axis=0)).max() < 0.05
+    assert np.abs(means.mean(axis=0)).max() < 0.06  # the face holds 70 % of them: z about 0.05
     extent = means.max(axis=0) - means.min(axis=0)
     assert 0.12 < extent[0] < 0.2 and 0.28 < extent[1] < 0.4
     assert 0.09 < means[:, 1].max() < 0.15 and -0.26 < means[:, 1].min() < -0.18
@@ -188,8 +188,8 @@ def test_the_gaussians_cover_face_head_and_neck_in_order():
 def test_the_head_mask_stays_inside_the_head():
     covered = np.zeros((60, 60), dtype=bool)
     covered[10:50, 20:40] = True
-    mask = head_mask(covered, face_width=50.0)  # a margin of 4 pixels
-    assert mask.sum() == 32 * 12 and mask[14:46, 24:36].all()
+    mask = head_mask(covered, face_width=100.0)  # a margin of 3 pixels
+    assert mask.sum() == 34 * 14 and mask[13:47, 23:37].all()
     assert not (mask & ~covered).any()
 
 
@@ -202,3 +202,12 @@ def test_the_landmark_surface_reconstructs_the_face_alone(astronaut):
     assert means[:, 2].min() > 0  # nothing behind the face: no head
     with pytest.raises(FaceSplatError, match="surface"):
         FaceConfig(surface="sphere")
+
+
+def test_the_same_photo_gives_the_same_reconstruction(astronaut):
+    # enough Gaussians that torch splits a scatter-add over their neighbours between threads
+    config = FaceConfig(steps=30, gaussians=20000, subdivisions=3)
+    first, second = (reconstruct_face(astronaut, config=config) for _ in range(2))
+    np.testing.assert_array_equal(first.mask, second.mask)
+    for name in ("sh", "means", "log_scales"):
+        assert torch.equal(getattr(first.cloud, name), getattr(second.cloud, name)), name
