@@ -25,6 +25,7 @@ def test_every_figure_is_measured():
     # a render without a face is a null distance, counted, never skipped
     assert photo["faces_detected"] == sum(d is not None for d in photo["id_dist_yaw"])
     assert photo["gaussians"] == 2000 and photo["faces_found"] == 1
+    assert -30 < photo["elevation_deg"] < 30  # the photo's camera, seen from the face
     assert figures["yaws_deg"] == list(YAWS) and figures["renders_per_method"] == len(YAWS)
 
 

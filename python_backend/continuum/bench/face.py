@@ -11,13 +11,17 @@ about 215 pixels wide).
 - ``psnr_input_view_db``, ``ssim_input_view``: the reconstruction rendered from the photo's
   camera against the photo, in the reconstructed mask, at the photo's size
   (``FaceReconstruction.psnr`` / ``.ssim``).
-- ``id_dist_yaw``: for yaws ``YAWS`` (-30, -15, 0, 15, 30 degrees) about the head's vertical
-  axis (``turntable_camera``: ``size`` pixels square, 30 degree field of view, 0.5 m from the
-  face, grey background), dlib's distance (``face_distance``: the Euclidean distance of the raw
-  128-D descriptors; dlib calls two faces the same person below 0.6) between the photo's face
-  and the largest face dlib finds in the render. A render in which dlib finds no face is a
-  failure: its distance is null and ``faces_detected`` counts the renders that had one; means
-  are over the renders with a face, and ``*_faces_detected`` says over how many.
+- ``id_dist_yaw``: for yaws ``YAWS`` (-30, -15, 0, 15, 30 degrees) about the head's vertical axis
+  (``turntable_camera``: ``size`` pixels square, 30 degree field of view, 0.5 m from the face,
+  grey background), seen from the photo's height (``elevation_deg``: the photo camera's
+  elevation above the face's centre, ``photo_elevation``, the same for the three methods; so a
+  view differs from the photo's by the yaw alone, not also by the photo's look from above, which
+  would tilt the face of every 3D method and barely change a billboard), dlib's distance
+  (``face_distance``: the Euclidean distance of the raw 128-D descriptors; dlib calls two faces
+  the same person below 0.6) between the photo's face and the largest face dlib finds in the
+  render. A render in which dlib finds no face is a failure: its distance is null and
+  ``faces_detected`` counts the renders that had one; means are over the renders with a face,
+  and ``*_faces_detected`` says over how many.
 - ``id_dist_yaw_billboard``: the same for a flat billboard of the photo: one Gaussian per pixel
   of a working copy of the photo (its longer side ``billboard_side`` pixels), on the plane
   through the fitted nasion facing the photo's camera, each as wide as its pixel there, so
@@ -33,7 +37,7 @@ about 215 pixels wide).
   weights=RefineWeights(symmetry_weight=0, smooth_weight=0, surface_weight=0))``).
   ``psnr_input_view_db_noprior`` is its PSNR in its own mask (the face the landmarks span).
 - ``seconds``: the reconstruction's wall time (``FaceReconstruction.seconds``);
-  ``gaussians``.
+  ``gaussians``; ``elevation_deg`` (per photo).
 
 Settings: ``steps`` (300), ``gaussians`` (40,000) as ``FaceConfig``; the test uses tiny ones.
 """
@@ -51,6 +55,7 @@ from continuum.generation.facesplat import (
     FaceConfig,
     FaceReconstruction,
     RefineWeights,
+    photo_elevation,
     reconstruct_face,
     turntable_camera,
 )
@@ -103,6 +108,7 @@ def bench_face(
         ours = reconstruct_face(image, config=config)
         bare = reconstruct_face(image, config=_without_prior(config))
         billboard = billboard_cloud(image, ours, side=billboard_side)
+        elevation = photo_elevation(ours.camera)
         figures = {
             "psnr_input_view_db": round(ours.psnr, 2),
             "ssim_input_view": round(ours.ssim, 4),
@@ -110,13 +116,16 @@ def bench_face(
             "gaussians": len(ours.cloud),
             "faces_found": ours.faces_found,
             "psnr_input_view_db_noprior": round(bare.psnr, 2),
+            "elevation_deg": round(elevation, 2),
         }
         for suffix, cloud in (
             ("", ours.cloud),
             ("_billboard", billboard),
             ("_noprior", bare.cloud),
         ):
-            distances = identity_distances(cloud, ours.face, embedder, size=size)
+            distances = identity_distances(
+                cloud, ours.face, embedder, size=size, elevation_deg=elevation
+            )
             figures[f"id_dist_yaw{suffix}"] = distances
             figures[f"faces_detected{suffix}"] = sum(d is not None for d in distances)
         per_photo[name] = figures
@@ -135,13 +144,18 @@ def bench_face(
 
 
 def identity_distances(
-    cloud: SplatCloud, face: Face, embedder: FaceEmbedder, *, size: int
+    cloud: SplatCloud,
+    face: Face,
+    embedder: FaceEmbedder,
+    *,
+    size: int,
+    elevation_deg: float = 0.0,
 ) -> list[float | None]:
-    """dlib's distance between ``face`` and the face in renders of ``cloud`` at ``YAWS``; None
-    for a render in which dlib finds no face."""
+    """dlib's distance between ``face`` and the face in renders of ``cloud`` at ``YAWS`` (and
+    ``elevation_deg``); None for a render in which dlib finds no face."""
     distances: list[float | None] = []
     for yaw in YAWS:
-        camera = turntable_camera(yaw, size=size)
+        camera = turntable_camera(yaw, elevation_deg=elevation_deg, size=size)
         with torch.no_grad():
             rgb = render_splats(cloud, camera, backend="cpu").rgb.numpy()
         render = (np.clip(rgb, 0.0, 1.0) * 255).round().astype(np.uint8)

@@ -21,7 +21,8 @@ Public names:
   head (``person``)
 - ``refine``, ``RefineWeights``, ``RefineResult``: the photometric refinement with the priors
   (``refine``)
-- ``turntable_camera``: cameras turned about the head's vertical axis (``views``)
+- ``turntable_camera``, ``photo_elevation``: cameras turned about the head's vertical axis,
+  and the photo's height above the face they may look from (``views``)
 - ``place_face``, ``PlacedFace``: a reconstruction put into a world as a new entity with a face
   identity bank (``place``)
 """
@@ -50,7 +51,7 @@ from continuum.generation.facesplat.surface import (
     neck_surface,
 )
 from continuum.generation.facesplat.symmetry import mirror_partners
-from continuum.generation.facesplat.views import turntable_camera
+from continuum.generation.facesplat.views import photo_elevation, turntable_camera
 from continuum.generation.facesplat.visibility import camera_pixels, sample_image, seen_weights
 
 __all__ = [
@@ -74,6 +75,7 @@ __all__ = [
     "neck_surface",
     "person_mask",
     "photo_camera",
+    "photo_elevation",
     "place_face",
     "reconstruct_face",
     "refine",
