@@ -24,6 +24,7 @@ enum State { IDLE, PICKING, HOLDING }
 
 const PhysicsClient = preload("res://addons/continuum/physics/physics_client.gd")
 const VelocityTracker = preload("res://addons/continuum/physics/velocity_tracker.gd")
+const XRHold = preload("res://addons/continuum/xr/xr_hold.gd")
 
 ## Grab with the controller's input; off, it only answers its methods.
 @export var enabled: bool = true
@@ -55,7 +56,7 @@ var held_entity: String = ""
 var _client := PhysicsClient.new()
 var _tracker := VelocityTracker.new()
 var _wants_hold: bool = false
-var _gripping: bool = false
+var _grip := XRHold.new(self, &"grab_action", &"grab_threshold", _on_grip_pressed, release)
 var _sent_pose: Transform3D = Transform3D()
 var _next_move_us: int = 0
 var _move_in_flight: bool = false
@@ -67,9 +68,7 @@ func _ready() -> void:
 	_client.request_failed.connect(_on_client_request_failed)
 	var controller := get_parent() as XRController3D
 	if controller != null:
-		controller.button_pressed.connect(_on_controller_button_pressed)
-		controller.button_released.connect(_on_controller_button_released)
-		controller.input_float_changed.connect(_on_controller_input_float_changed)
+		_grip.follow(controller)
 
 
 func _get_configuration_warnings() -> PackedStringArray:
@@ -164,29 +163,11 @@ func _send_move() -> void:
 		released.emit(entity, Vector3.ZERO, Vector3.ZERO)
 
 
-func _is_grab_button(input_name: String) -> bool:
-	return input_name == grab_action or input_name == grab_action + "_click"
-
-
-func _on_controller_button_pressed(input_name: String) -> void:
-	if enabled and _is_grab_button(input_name) and not _gripping:
-		_gripping = true
-		grab()
-
-
-func _on_controller_button_released(input_name: String) -> void:
-	if _is_grab_button(input_name) and _gripping:
-		_gripping = false
-		release()
-
-
-func _on_controller_input_float_changed(input_name: String, value: float) -> void:
-	if input_name != grab_action:
-		return
-	if value >= grab_threshold:
-		_on_controller_button_pressed(input_name)
-	elif value < grab_threshold * 0.8:
-		_on_controller_button_released(input_name)
+func _on_grip_pressed() -> bool:
+	if not enabled:
+		return false
+	grab()
+	return true
 
 
 func _on_client_request_failed(what: String, code: String, message: String) -> void:

@@ -12,6 +12,8 @@ extends "res://addons/continuum/splats/splat_brush_base.gd"
 ## editor and brush settings come from splat_brush_base.gd, as the mouse brush's do; its
 ## [member max_distance] starts at 20 m.
 
+const XRHold = preload("res://addons/continuum/xr/xr_hold.gd")
+
 @export_group("Input")
 ## The controller input that paints: a float (its value past [member paint_threshold]) or a
 ## button (this name, or this name with "_click").
@@ -23,8 +25,9 @@ extends "res://addons/continuum/splats/splat_brush_base.gd"
 
 var _sent_pose: Transform3D = Transform3D()
 var _fresh: bool = false
-var _triggered: bool = false
 var _subtract_held: bool = false
+var _trigger := XRHold.new(self, &"paint_action", &"paint_threshold", _on_trigger_pressed,
+	end_stroke)
 
 
 func _init() -> void:
@@ -38,7 +41,7 @@ func _ready() -> void:
 	if controller != null:
 		controller.button_pressed.connect(_on_controller_button_pressed)
 		controller.button_released.connect(_on_controller_button_released)
-		controller.input_float_changed.connect(_on_controller_input_float_changed)
+		_trigger.follow(controller)
 
 
 func _get_configuration_warnings() -> PackedStringArray:
@@ -74,30 +77,18 @@ func _send() -> void:
 	_select_ray(editor, global_position, -global_basis.z.normalized())
 
 
-func _is_paint_button(input_name: String) -> bool:
-	return input_name == paint_action or input_name == paint_action + "_click"
+func _on_trigger_pressed() -> bool:
+	if not enabled:
+		return false
+	begin_stroke(_subtract_held)
+	return true
 
 
 func _on_controller_button_pressed(input_name: String) -> void:
 	if input_name == subtract_action:
 		_subtract_held = true
-	elif enabled and _is_paint_button(input_name) and not _triggered:
-		_triggered = true
-		begin_stroke(_subtract_held)
 
 
 func _on_controller_button_released(input_name: String) -> void:
 	if input_name == subtract_action:
 		_subtract_held = false
-	elif _is_paint_button(input_name) and _triggered:
-		_triggered = false
-		end_stroke()
-
-
-func _on_controller_input_float_changed(input_name: String, value: float) -> void:
-	if input_name != paint_action:
-		return
-	if value >= paint_threshold:
-		_on_controller_button_pressed(input_name)
-	elif value < paint_threshold * 0.8:
-		_on_controller_button_released(input_name)
