@@ -44,7 +44,7 @@ const _SECTIONS := [
 @export_storage var count := 0:
 	set(value):
 		count = value
-		_positions_cached = false
+		_drop_positions()
 ## Spherical-harmonics degree, 0..3: (sh_degree + 1)^2 coefficients per colour channel.
 @export_storage var sh_degree := 0
 ## Texels per splat in [member sh] ([method sh_texels_for] of [member sh_degree]).
@@ -57,7 +57,7 @@ const _SECTIONS := [
 @export_storage var means := PackedByteArray():
 	set(value):
 		means = value
-		_positions_cached = false
+		_drop_positions()
 ## Quaternion w, x, y, z per splat: half texels.
 @export_storage var rotations := PackedByteArray()
 ## Log-scales x, y, z and 0 per splat: half texels.
@@ -73,6 +73,8 @@ const _SECTIONS := [
 
 var _positions := PackedVector3Array()
 var _positions_cached := false
+# SplatInstance3D reads the positions on a worker thread while the game may read them too.
+var _positions_lock := Mutex.new()
 
 
 ## Reads an engine pack: [code]{"cloud": SplatCloud}[/code], or the error value
@@ -160,18 +162,20 @@ func create_images() -> Dictionary:
 
 
 ## The [member count] splat centres, read from [member means] once and cached (empty when
-## [method check] fails).
+## [method check] fails). Safe to call from several threads at once.
 func get_positions() -> PackedVector3Array:
-	if _positions_cached:
-		return _positions
-	_positions = PackedVector3Array()
-	if count > 0 and check().is_empty():
-		var image := Image.create_from_data(
-			TEXTURE_WIDTH, get_height(), false, Image.FORMAT_RGBAF, means)
-		image.convert(Image.FORMAT_RGBF)
-		_positions = image.get_data().slice(0, count * 12).to_vector3_array()
-	_positions_cached = true
-	return _positions
+	_positions_lock.lock()
+	if not _positions_cached:
+		_positions = PackedVector3Array()
+		if count > 0 and check().is_empty():
+			var image := Image.create_from_data(
+				TEXTURE_WIDTH, get_height(), false, Image.FORMAT_RGBAF, means)
+			image.convert(Image.FORMAT_RGBF)
+			_positions = image.get_data().slice(0, count * 12).to_vector3_array()
+		_positions_cached = true
+	var positions := _positions
+	_positions_lock.unlock()
+	return positions
 
 
 ## Octets of the sections, what the textures take on the GPU (without the sort order).
@@ -215,6 +219,12 @@ func to_pack() -> PackedByteArray:
 		out.append_array(get(sections[i][0]))
 	out.resize(_aligned(out.size()))
 	return out
+
+
+func _drop_positions() -> void:
+	_positions_lock.lock()
+	_positions_cached = false
+	_positions_lock.unlock()
 
 
 func _section_sizes() -> Dictionary:

@@ -111,6 +111,31 @@ func test_get_positions_reads_the_means_once() -> void:
 	assert_eq(_cloud(0, 0, 6).get_positions().size(), 0)
 
 
+func test_get_positions_from_several_threads_at_once() -> void:
+	# SplatInstance3D reads them on a worker while the game reads them too: each caller gets all.
+	# The calls race for microseconds, so many small clouds (the old code lost ~1 in 3000).
+	var go := [false]  # Set once every thread runs, so that their first calls meet.
+	var short := []
+	for attempt in 10000:
+		var cloud := _cloud(8, 0, attempt)
+		var threads := []
+		go[0] = false
+		for t in 4:
+			var thread := Thread.new()
+			thread.start(func() -> int:
+				while not go[0]:
+					pass
+				return cloud.get_positions().size())
+			threads.append(thread)
+		go[0] = true
+		var sizes := [cloud.get_positions().size()]
+		for thread: Thread in threads:
+			sizes.append(thread.wait_to_finish())
+		if sizes != [8, 8, 8, 8, 8]:
+			short.append([attempt, sizes])
+	assert_eq(short, [], "attempts where a caller got fewer than the 8 positions")
+
+
 func test_inconsistent_sections_are_reported_not_used() -> void:
 	var cloud := _cloud(10, 1, 7)
 	cloud.scales = cloud.scales.slice(8)
