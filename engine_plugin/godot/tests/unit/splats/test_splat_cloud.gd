@@ -113,21 +113,20 @@ func test_get_positions_reads_the_means_once() -> void:
 
 func test_get_positions_from_several_threads_at_once() -> void:
 	# SplatInstance3D reads them on a worker while the game reads them too: each caller gets all.
-	# The calls race for microseconds, so many small clouds (the old code lost ~1 in 3000).
-	var go := [false]  # Set once every thread runs, so that their first calls meet.
+	# The calls race for microseconds, so many small clouds (the old code lost one in a hundred).
+	var go := Semaphore.new()  # Posted once all four started, so that their calls meet.
 	var short := []
-	for attempt in 10000:
+	for attempt in 1000:
 		var cloud := _cloud(8, 0, attempt)
 		var threads := []
-		go[0] = false
 		for t in 4:
 			var thread := Thread.new()
 			thread.start(func() -> int:
-				while not go[0]:
-					pass
+				go.wait()
 				return cloud.get_positions().size())
 			threads.append(thread)
-		go[0] = true
+		for t in 4:
+			go.post()
 		var sizes := [cloud.get_positions().size()]
 		for thread: Thread in threads:
 			sizes.append(thread.wait_to_finish())
