@@ -3,8 +3,14 @@ values and timings are not asserted)."""
 
 from __future__ import annotations
 
-from continuum.bench.face import YAWS, bench_face
+import numpy as np
+import torch
+
+from continuum.bench.face import YAWS, bench_face, billboard_cloud, load_bench_photo
 from continuum.cli import BENCHMARKS
+from continuum.generation.facesplat import FaceConfig, reconstruct_face
+from continuum.splats.fit import psnr
+from continuum.splats.render import render_splats
 
 
 def test_every_figure_is_measured():
@@ -27,6 +33,19 @@ def test_every_figure_is_measured():
     assert photo["gaussians"] == 2000 and photo["faces_found"] == 1
     assert -30 < photo["elevation_deg"] < 30  # the photo's camera, seen from the face
     assert figures["yaws_deg"] == list(YAWS) and figures["renders_per_method"] == len(YAWS)
+
+
+def test_the_billboard_shows_the_photo_again_from_its_camera():
+    photo = load_bench_photo("astronaut")
+    ours = reconstruct_face(photo, config=FaceConfig(steps=0, gaussians=500))
+    billboard = billboard_cloud(ours)
+    height, width = ours.image.shape[:2]
+    assert len(billboard) == height * width  # the photo's own resolution, a Gaussian a pixel
+    with torch.no_grad():
+        rendered = render_splats(billboard, ours.camera, backend="cpu").rgb
+    target = torch.from_numpy(np.asarray(ours.image, np.float32) / 255.0)
+    assert psnr(rendered.reshape(-1, 3), target.reshape(-1, 3)) > 27  # not blurred
+    assert len(billboard_cloud(ours, side=96)) == 96 * 96
 
 
 def test_the_benchmark_is_registered():
