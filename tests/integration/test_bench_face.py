@@ -22,10 +22,11 @@ def test_every_figure_is_measured():
         assert isinstance(where["psnr_input_view_db"], float) and where["psnr_input_view_db"] > 10
         assert 0 < where["ssim_input_view"] <= 1
         assert where["seconds"] > 0
-        for suffix in ("", "_billboard", "_noprior"):
+        for suffix in ("", "_billboard", "_noprior", "_exact", "_exact_billboard"):
             distances = where[f"id_dist_yaw{suffix}"]
             assert len(distances) == len(YAWS)
             assert all(d is None or 0 <= d < 2 for d in distances)
+        for suffix in ("", "_billboard", "_noprior"):
             detected = where[f"faces_detected{suffix}"]
             assert isinstance(detected, int) and 0 <= detected <= len(YAWS)
     # a render without a face is a null distance, counted, never skipped
@@ -38,14 +39,14 @@ def test_every_figure_is_measured():
 def test_the_billboard_shows_the_photo_again_from_its_camera():
     photo = load_bench_photo("astronaut")
     ours = reconstruct_face(photo, config=FaceConfig(steps=0, gaussians=500))
-    billboard = billboard_cloud(ours)
+    billboard = billboard_cloud(ours.image, ours.camera, ours.pose.landmarks[27])
     height, width = ours.image.shape[:2]
     assert len(billboard) == height * width  # the photo's own resolution, a Gaussian a pixel
     with torch.no_grad():
         rendered = render_splats(billboard, ours.camera, backend="cpu").rgb
     target = torch.from_numpy(np.asarray(ours.image, np.float32) / 255.0)
     assert psnr(rendered.reshape(-1, 3), target.reshape(-1, 3)) > 27  # not blurred
-    assert len(billboard_cloud(ours, side=96)) == 96 * 96
+    assert len(billboard_cloud(ours.image, ours.camera, ours.pose.landmarks[27], side=96)) == 96**2
 
 
 def test_the_benchmark_is_registered():
