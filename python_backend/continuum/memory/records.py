@@ -140,7 +140,10 @@ class MemoryRecord:
             embedding = decode_embedding(raw) if raw is not None else None
         except IdentityError as exc:
             raise IdentityError(f"memory record {doc.get('id')!r}: {exc}") from None
-        return cls(**{k: doc[k] for k in FIELDS}, embedding=embedding)
+        record = cls(**{k: doc[k] for k in FIELDS})
+        # decode_embedding checked it already: a second check costs a tenth of a world's load.
+        object.__setattr__(record, "embedding", embedding)
+        return record
 
 
 def encode_embedding(embedding: np.ndarray) -> str:
